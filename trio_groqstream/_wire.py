@@ -1,0 +1,287 @@
+"""Wire types: what Groq sends and what we send, as msgspec Structs.
+
+Response types ignore unknown fields at every level (Groq adds fields without notice) and give every
+field a default, so a chunk that omits one still decodes. Types are checked, though: a string where a
+number belongs is a protocol error carrying the raw bytes, not a silently wrong value.
+
+Decoders and the encoder are built once at import; ``msgspec.json.Decoder(T).decode`` on bytes is the
+cheapest path msgspec offers (see msgspec's ``docs/perf-tips.rst``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "CHUNK_DECODER",
+    "ERROR_ENVELOPE_DECODER",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionMessage",
+    "ChatCompletionMessageToolCall",
+    "Choice",
+    "ChoiceDelta",
+    "ChoiceDeltaFunctionCall",
+    "ChoiceDeltaToolCall",
+    "ChoiceDeltaToolCallFunction",
+    "ChoiceLogprobs",
+    "CompletionChoice",
+    "CompletionTokensDetails",
+    "CompletionUsage",
+    "ErrorEnvelope",
+    "ErrorObject",
+    "ExecutedTool",
+    "FunctionCall",
+    "PromptTokensDetails",
+    "TokenLogprob",
+    "TopLogprob",
+    "UsageBreakdown",
+    "UsageBreakdownModel",
+    "XGroq",
+    "encode_request",
+]
+
+
+class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Base of all wire structs: immutable, keyword-only, and compact when encoded again."""
+
+
+# --- usage ---------------------------------------------------------------------------------------
+
+
+class PromptTokensDetails(_Wire):
+    cached_tokens: int | None = None
+
+
+class CompletionTokensDetails(_Wire):
+    reasoning_tokens: int | None = None
+
+
+class CompletionUsage(_Wire):
+    """Token counts and Groq's timings (float seconds) for one completion."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    queue_time: float | None = None
+    prompt_time: float | None = None
+    completion_time: float | None = None
+    total_time: float | None = None
+    prompt_tokens_details: PromptTokensDetails | None = None
+    completion_tokens_details: CompletionTokensDetails | None = None
+
+
+class UsageBreakdownModel(_Wire):
+    model: str = ""
+    usage: CompletionUsage | None = None
+
+
+class UsageBreakdown(_Wire):
+    """Per-model usage of a compound model's run."""
+
+    models: list[UsageBreakdownModel] = []
+
+
+class XGroq(_Wire):
+    """Groq's extension object: request id, usage on the final chunk, and an early-stop reason."""
+
+    id: str | None = None
+    usage: CompletionUsage | None = None
+    usage_breakdown: UsageBreakdown | None = None
+    seed: int | None = None
+    queue_length: int | None = None
+    error: str | None = None
+    debug: Any = None
+
+
+# --- logprobs ------------------------------------------------------------------------------------
+
+
+class TopLogprob(_Wire):
+    token: str = ""
+    logprob: float = 0.0
+    bytes: list[int] | None = None
+
+
+class TokenLogprob(_Wire):
+    token: str = ""
+    logprob: float = 0.0
+    bytes: list[int] | None = None
+    top_logprobs: list[TopLogprob] = []
+
+
+class ChoiceLogprobs(_Wire):
+    content: list[TokenLogprob] | None = None
+    refusal: list[TokenLogprob] | None = None
+
+
+# --- deltas --------------------------------------------------------------------------------------
+
+
+class ChoiceDeltaToolCallFunction(_Wire):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ChoiceDeltaToolCall(_Wire):
+    """A tool call, whole (Groq's habit) or one fragment of it (OpenAI's)."""
+
+    index: int = 0
+    id: str | None = None
+    type: str | None = None
+    function: ChoiceDeltaToolCallFunction | None = None
+
+
+class ChoiceDeltaFunctionCall(_Wire):
+    """The legacy ``function_call`` delta."""
+
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ExecutedTool(_Wire):
+    """A tool a compound model ran on the server side (web search, code execution...).
+
+    The result objects vary by tool and change often, so they stay plain JSON values.
+    """
+
+    index: int = 0
+    type: str | None = None
+    name: str | None = None
+    arguments: str | None = None
+    output: str | None = None
+    search_results: Any = None
+    code_results: Any = None
+    browser_results: Any = None
+
+
+class ChoiceDelta(_Wire):
+    role: str | None = None
+    content: str | None = None
+    reasoning: str | None = None
+    channel: str | None = None
+    tool_calls: list[ChoiceDeltaToolCall] | None = None
+    executed_tools: list[ExecutedTool] | None = None
+    annotations: list[Any] | None = None
+    function_call: ChoiceDeltaFunctionCall | None = None
+    refusal: str | None = None
+
+
+class Choice(_Wire):
+    index: int = 0
+    delta: ChoiceDelta = ChoiceDelta()
+    logprobs: ChoiceLogprobs | None = None
+    finish_reason: str | None = None
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+class ErrorObject(_Wire):
+    """Groq's ``{"error": {...}}`` payload, in an HTTP error body or inside a stream."""
+
+    message: str = ""
+    type: str | None = None
+    code: str | None = None
+    param: str | None = None
+    failed_generation: str | None = None
+    status_code: int | None = None
+
+
+class ErrorEnvelope(_Wire):
+    error: ErrorObject | None = None
+
+
+# --- chunks --------------------------------------------------------------------------------------
+
+
+class ChatCompletionChunk(_Wire):
+    """One ``chat.completion.chunk``. ``choices`` is empty on the ``include_usage`` chunk, so never
+    index ``choices[0]`` blindly. ``error`` is set only on the in-stream error shape
+    ``data: {"error": {...}}``, which the stream turns into :class:`StreamAPIError` (users never see
+    a chunk with it)."""
+
+    id: str = ""
+    object: str = "chat.completion.chunk"
+    created: int = 0
+    model: str = ""
+    system_fingerprint: str | None = None
+    choices: list[Choice] = []
+    usage: CompletionUsage | None = None
+    x_groq: XGroq | None = None
+    service_tier: str | None = None
+    error: ErrorObject | None = None
+
+
+# --- the accumulated completion ------------------------------------------------------------------
+
+
+class FunctionCall(_Wire):
+    name: str = ""
+    arguments: str = ""
+
+
+class ChatCompletionMessageToolCall(_Wire):
+    id: str = ""
+    type: str = "function"
+    function: FunctionCall = FunctionCall()
+
+
+class ChatCompletionMessage(_Wire):
+    role: str = "assistant"
+    content: str | None = None
+    reasoning: str | None = None
+    tool_calls: list[ChatCompletionMessageToolCall] | None = None
+    executed_tools: list[ExecutedTool] | None = None
+    annotations: list[Any] | None = None
+    function_call: FunctionCall | None = None
+
+
+class CompletionChoice(_Wire):
+    index: int = 0
+    message: ChatCompletionMessage = ChatCompletionMessage()
+    finish_reason: str | None = None
+    logprobs: ChoiceLogprobs | None = None
+
+
+class ChatCompletion(_Wire):
+    """A whole completion, shaped like the non-streaming response so code can move between the
+    two. ``request_id`` is Groq's ``x_groq.id`` (the ``x-request-id`` to quote to support)."""
+
+    id: str = ""
+    object: str = "chat.completion"
+    created: int = 0
+    model: str = ""
+    system_fingerprint: str | None = None
+    choices: list[CompletionChoice] = []
+    usage: CompletionUsage | None = None
+    service_tier: str | None = None
+    x_groq: XGroq | None = None
+    request_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The first choice's content, or ``""``: the usual thing one wants."""
+        if not self.choices:
+            return ""
+        return self.choices[0].message.content or ""
+
+
+CHUNK_DECODER = msgspec.json.Decoder(ChatCompletionChunk)
+ERROR_ENVELOPE_DECODER = msgspec.json.Decoder(ErrorEnvelope)
+_ENCODER = msgspec.json.Encoder()
+
+
+def encode_request(body: Mapping[str, Any]) -> bytes:
+    """Encode a chat completions body for streaming.
+
+    Only what the caller set is sent: Groq answers 400 to unknown or null properties, so keys whose
+    value is ``None`` are dropped rather than sent as ``null``. Any other key passes through, so new
+    API fields work before this library knows them. ``stream`` is always ``true``.
+    """
+    payload = {key: value for key, value in body.items() if value is not None}
+    payload["stream"] = True
+    return _ENCODER.encode(payload)

@@ -6,9 +6,9 @@ error is just the fold so far).
 
 What the wire makes tricky (see ``GROQ_WIRE.md``):
 
-* Tool calls usually arrive whole in one delta, but OpenAI-style fragments under one ``index`` must
-  work too, and the same ``index`` has been seen reused with a new ``id``: a delta with an id we have
-  not seen starts a new call, a delta without an id continues the latest call at its index.
+* Tool calls usually arrive whole in one delta, but OpenAI-style fragments under one ``index``
+  must work too, and the same ``index`` has been seen reused with a new ``id``: a delta with an id
+  not seen before starts a new call, a delta without an id continues the latest call at its index.
 * Usage may be stated two or three times (``x_groq.usage``, top-level ``usage``, and an extra
   ``choices: []`` chunk with ``include_usage``): it is replaced, never added.
 * Compound models resend ``executed_tools`` for the same index with more fields filled: the later
@@ -26,10 +26,10 @@ from ._wire import (
     ChatCompletionChunk,
     ChatCompletionMessage,
     ChatCompletionMessageToolCall,
+    ChoiceDeltaToolCall,
     ChoiceLogprobs,
     CompletionChoice,
     CompletionUsage,
-    ChoiceDeltaToolCall,
     ExecutedTool,
     FunctionCall,
     TokenLogprob,
@@ -181,7 +181,9 @@ class Accumulator:
     def snapshot(self) -> ChatCompletion:
         """The completion as accumulated so far (a new immutable object each call)."""
         choices = [_finish_choice(index, state) for index, state in sorted(self._choices.items())]
-        x_groq = msgspec.convert(self._x_groq, XGroq, from_attributes=True) if self._x_groq else None
+        x_groq = (
+            msgspec.convert(self._x_groq, XGroq, from_attributes=True) if self._x_groq else None
+        )
         return ChatCompletion(
             id=self._id,
             created=self._created,
@@ -248,7 +250,9 @@ def _finish_choice(index: int, state: _Choice) -> CompletionChoice:
         for call in state.tool_calls
     ]
     function_call = (
-        FunctionCall(name="".join(state.function_call[0]), arguments="".join(state.function_call[1]))
+        FunctionCall(
+            name="".join(state.function_call[0]), arguments="".join(state.function_call[1])
+        )
         if state.function_call is not None
         else None
     )
@@ -267,4 +271,3 @@ def _finish_choice(index: int, state: _Choice) -> CompletionChoice:
         finish_reason=state.finish_reason,
         logprobs=ChoiceLogprobs(content=state.logprobs) if state.logprobs is not None else None,
     )
-

@@ -200,10 +200,9 @@ class SSEDecoder:
         elif name == b"id":
             if b"\x00" not in value:
                 self._last_id = value.decode("utf-8", "replace")
-        elif name == b"retry":
+        elif name == b"retry" and value.isdigit():
             # "If the field value consists of only ASCII digits": bytes.isdigit is ASCII-only.
-            if value.isdigit():
-                self._retry = self.reconnection_time = int(value)
+            self._retry = self.reconnection_time = int(value)
         # Any other field is ignored.
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:

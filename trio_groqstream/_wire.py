@@ -1,10 +1,10 @@
 """Wire types: what Groq sends and what we send, as msgspec Structs.
 
-Response types ignore unknown fields at every level (Groq adds fields without notice) and give every
-field a default, so a chunk that omits one still decodes. Types are checked, though: a string where a
-number belongs is a protocol error carrying the raw bytes, not a silently wrong value.
+Response types ignore unknown fields at every level (Groq adds fields without notice) and give
+every field a default, so a chunk that omits one still decodes. Types are checked, though: a string
+where a number belongs is a protocol error carrying the raw bytes, not a silently wrong value.
 
-Decoders and the encoder are built once at import; ``msgspec.json.Decoder(T).decode`` on bytes is the
+Decoders and the encoder are built once at import; ``msgspec.json.Decoder(T).decode`` is the
 cheapest path msgspec offers (see msgspec's ``docs/perf-tips.rst``).
 """
 
@@ -52,15 +52,15 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 # --- usage ---------------------------------------------------------------------------------------
 
 
-class PromptTokensDetails(_Wire):
+class PromptTokensDetails(_Wire, frozen=True):
     cached_tokens: int | None = None
 
 
-class CompletionTokensDetails(_Wire):
+class CompletionTokensDetails(_Wire, frozen=True):
     reasoning_tokens: int | None = None
 
 
-class CompletionUsage(_Wire):
+class CompletionUsage(_Wire, frozen=True):
     """Token counts and Groq's timings (float seconds) for one completion."""
 
     prompt_tokens: int = 0
@@ -74,18 +74,18 @@ class CompletionUsage(_Wire):
     completion_tokens_details: CompletionTokensDetails | None = None
 
 
-class UsageBreakdownModel(_Wire):
+class UsageBreakdownModel(_Wire, frozen=True):
     model: str = ""
     usage: CompletionUsage | None = None
 
 
-class UsageBreakdown(_Wire):
+class UsageBreakdown(_Wire, frozen=True):
     """Per-model usage of a compound model's run."""
 
     models: list[UsageBreakdownModel] = []
 
 
-class XGroq(_Wire):
+class XGroq(_Wire, frozen=True):
     """Groq's extension object: request id, usage on the final chunk, and an early-stop reason."""
 
     id: str | None = None
@@ -100,20 +100,20 @@ class XGroq(_Wire):
 # --- logprobs ------------------------------------------------------------------------------------
 
 
-class TopLogprob(_Wire):
+class TopLogprob(_Wire, frozen=True):
     token: str = ""
     logprob: float = 0.0
     bytes: list[int] | None = None
 
 
-class TokenLogprob(_Wire):
+class TokenLogprob(_Wire, frozen=True):
     token: str = ""
     logprob: float = 0.0
     bytes: list[int] | None = None
     top_logprobs: list[TopLogprob] = []
 
 
-class ChoiceLogprobs(_Wire):
+class ChoiceLogprobs(_Wire, frozen=True):
     content: list[TokenLogprob] | None = None
     refusal: list[TokenLogprob] | None = None
 
@@ -121,12 +121,12 @@ class ChoiceLogprobs(_Wire):
 # --- deltas --------------------------------------------------------------------------------------
 
 
-class ChoiceDeltaToolCallFunction(_Wire):
+class ChoiceDeltaToolCallFunction(_Wire, frozen=True):
     name: str | None = None
     arguments: str | None = None
 
 
-class ChoiceDeltaToolCall(_Wire):
+class ChoiceDeltaToolCall(_Wire, frozen=True):
     """A tool call, whole (Groq's habit) or one fragment of it (OpenAI's)."""
 
     index: int = 0
@@ -135,14 +135,14 @@ class ChoiceDeltaToolCall(_Wire):
     function: ChoiceDeltaToolCallFunction | None = None
 
 
-class ChoiceDeltaFunctionCall(_Wire):
+class ChoiceDeltaFunctionCall(_Wire, frozen=True):
     """The legacy ``function_call`` delta."""
 
     name: str | None = None
     arguments: str | None = None
 
 
-class ExecutedTool(_Wire):
+class ExecutedTool(_Wire, frozen=True):
     """A tool a compound model ran on the server side (web search, code execution...).
 
     The result objects vary by tool and change often, so they stay plain JSON values.
@@ -158,7 +158,7 @@ class ExecutedTool(_Wire):
     browser_results: Any = None
 
 
-class ChoiceDelta(_Wire):
+class ChoiceDelta(_Wire, frozen=True):
     role: str | None = None
     content: str | None = None
     reasoning: str | None = None
@@ -170,7 +170,7 @@ class ChoiceDelta(_Wire):
     refusal: str | None = None
 
 
-class Choice(_Wire):
+class Choice(_Wire, frozen=True):
     index: int = 0
     delta: ChoiceDelta = ChoiceDelta()
     logprobs: ChoiceLogprobs | None = None
@@ -180,7 +180,7 @@ class Choice(_Wire):
 # --- errors --------------------------------------------------------------------------------------
 
 
-class ErrorObject(_Wire):
+class ErrorObject(_Wire, frozen=True):
     """Groq's ``{"error": {...}}`` payload, in an HTTP error body or inside a stream."""
 
     message: str = ""
@@ -191,14 +191,14 @@ class ErrorObject(_Wire):
     status_code: int | None = None
 
 
-class ErrorEnvelope(_Wire):
+class ErrorEnvelope(_Wire, frozen=True):
     error: ErrorObject | None = None
 
 
 # --- chunks --------------------------------------------------------------------------------------
 
 
-class ChatCompletionChunk(_Wire):
+class ChatCompletionChunk(_Wire, frozen=True):
     """One ``chat.completion.chunk``. ``choices`` is empty on the ``include_usage`` chunk, so never
     index ``choices[0]`` blindly. ``error`` is set only on the in-stream error shape
     ``data: {"error": {...}}``, which the stream turns into :class:`StreamAPIError` (users never see
@@ -219,18 +219,18 @@ class ChatCompletionChunk(_Wire):
 # --- the accumulated completion ------------------------------------------------------------------
 
 
-class FunctionCall(_Wire):
+class FunctionCall(_Wire, frozen=True):
     name: str = ""
     arguments: str = ""
 
 
-class ChatCompletionMessageToolCall(_Wire):
+class ChatCompletionMessageToolCall(_Wire, frozen=True):
     id: str = ""
     type: str = "function"
     function: FunctionCall = FunctionCall()
 
 
-class ChatCompletionMessage(_Wire):
+class ChatCompletionMessage(_Wire, frozen=True):
     role: str = "assistant"
     content: str | None = None
     reasoning: str | None = None
@@ -240,14 +240,14 @@ class ChatCompletionMessage(_Wire):
     function_call: FunctionCall | None = None
 
 
-class CompletionChoice(_Wire):
+class CompletionChoice(_Wire, frozen=True):
     index: int = 0
     message: ChatCompletionMessage = ChatCompletionMessage()
     finish_reason: str | None = None
     logprobs: ChoiceLogprobs | None = None
 
 
-class ChatCompletion(_Wire):
+class ChatCompletion(_Wire, frozen=True):
     """A whole completion, shaped like the non-streaming response so code can move between the
     two. ``request_id`` is Groq's ``x_groq.id`` (the ``x-request-id`` to quote to support)."""
 

@@ -1,0 +1,367 @@
+"""``GroqClient``: configuration, the HTTP connection pool, and the one place a request is sent.
+
+Everything about talking to the server that is not the stream itself lives here: the API key (kept
+out of every repr and message), the base URL, default headers, the timeout and retry defaults each
+stream starts from, the owned or borrowed ``httpx.AsyncClient``, and the translation of HTTP
+failures into the typed errors of :mod:`trio_groqstream._errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import ipaddress
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Final
+
+import httpx
+import trio
+
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    ConfigurationError,
+    ConnectTimeout,
+    UnexpectedContentTypeError,
+    excerpt,
+    status_error_class,
+)
+from ._ratelimit import RateLimits, parse_retry_after
+from ._sse import DEFAULT_MAX_EVENT_SIZE
+from ._version import __version__
+
+__all__ = [
+    "CHAT_COMPLETIONS_PATH",
+    "DEFAULT_BASE_URL",
+    "MISSING",
+    "GroqClient",
+    "Missing",
+    "StreamSettings",
+    "close_response",
+]
+
+DEFAULT_BASE_URL = "https://api.groq.com"
+CHAT_COMPLETIONS_PATH = "/openai/v1/chat/completions"
+
+# An error body is read only this far: enough for any JSON error Groq sends or a CDN's HTML page,
+# never an unbounded read from a misbehaving proxy.
+ERROR_BODY_LIMIT = 64 * 1024
+# Closing a response is bounded too: a peer that does not let go must not hang cleanup.
+CLOSE_TIMEOUT = 2.0
+
+
+class _Secret:
+    """Holds the API key so that no repr, str, log record or traceback shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._value, "<redacted>") if self._value else text
+
+    def __repr__(self) -> str:
+        return "'<redacted>'"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """The timeouts and retry policy one stream runs with (the client's defaults, overridden per
+    call). ``None`` disables a limit."""
+
+    connect_timeout: float | None
+    first_chunk_timeout: float | None
+    idle_timeout: float | None
+    total_timeout: float | None
+    max_retries: int
+    max_retry_wait: float
+    max_event_size: int
+
+
+class GroqClient(trio.abc.AsyncResource):
+    """A connection to Groq's API, shared by any number of concurrent streams.
+
+    Args:
+        api_key: the API key; defaults to ``$GROQ_API_KEY``. Required.
+        base_url: defaults to ``$GROQ_BASE_URL``, then ``https://api.groq.com``.
+        http_client: an ``httpx.AsyncClient`` to borrow. It is never closed by this client; give it
+            ``httpx.Limits(max_keepalive_connections=<=100)`` and no pool timeout for fan-out.
+        default_headers: extra headers for every request, added to ``$GROQ_CUSTOM_HEADERS``
+            (newline-separated ``Name: value`` lines).
+        connect_timeout: seconds to establish a connection.
+        first_chunk_timeout: seconds from sending a request to its first event.
+        idle_timeout: seconds allowed between events (keep-alive comments do not count).
+        total_timeout: seconds for a whole stream, retries included.
+        max_retries: retries before the first chunk (see the retry policy in the docs).
+        max_retry_wait: the longest server-requested wait that is honoured; a longer one raises.
+        max_event_size: cap on one SSE event, in bytes.
+        max_keepalive_connections: idle connections the owned pool keeps. Few is fast: httpcore's
+            pool bookkeeping grows with the idle connections it holds.
+        allow_insecure_http: permit sending the key over plain ``http://`` to a non-loopback host.
+
+    Every timeout can be ``None`` (no limit) and is overridable per stream.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        connect_timeout: float | None = 10.0,
+        first_chunk_timeout: float | None = 60.0,
+        idle_timeout: float | None = 30.0,
+        total_timeout: float | None = 600.0,
+        max_retries: int = 2,
+        max_retry_wait: float = 60.0,
+        max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_keepalive_connections: int = 32,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("GROQ_API_KEY")
+        if not key:
+            raise ConfigurationError(
+                "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "
+                "variable (keys look like gsk_...)"
+            )
+        self._key = _Secret(key)
+        url = base_url or os.environ.get("GROQ_BASE_URL") or DEFAULT_BASE_URL
+        self._base_url = _check_base_url(url, allow_insecure_http=allow_insecure_http)
+        self._url = self._base_url + CHAT_COMPLETIONS_PATH
+        headers = _custom_headers_from_env()
+        headers.update(default_headers or {})
+        headers.update(
+            {
+                "authorization": f"Bearer {key}",
+                "content-type": "application/json",
+                "accept": "text/event-stream",
+                "user-agent": f"trio-groqstream/{__version__}",
+            }
+        )
+        self._headers = headers
+        if max_retries < 0:
+            raise ConfigurationError("max_retries must be >= 0")
+        self.settings = StreamSettings(
+            connect_timeout=connect_timeout,
+            first_chunk_timeout=first_chunk_timeout,
+            idle_timeout=idle_timeout,
+            total_timeout=total_timeout,
+            max_retries=max_retries,
+            max_retry_wait=max_retry_wait,
+            max_event_size=max_event_size,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=max_keepalive_connections
+            ),
+            timeout=httpx.Timeout(None),
+        )
+        self._closed = False
+        #: The rate limits stated by the latest response, or ``None`` before any.
+        self.rate_limits: RateLimits | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    def __repr__(self) -> str:
+        owner = "owned" if self._owns_http else "borrowed"
+        return f"GroqClient(base_url={self._base_url!r}, api_key={self._key!r}, http={owner})"
+
+    async def __aenter__(self) -> GroqClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the owned connection pool (a borrowed one is left alone). Idempotent; bounded
+        and shielded, so cancellation cannot leave sockets open."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        if self._owns_http:
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + CLOSE_TIMEOUT
+                await self._http.aclose()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    def settings_for(self, **overrides: object) -> StreamSettings:
+        """The client's settings with any given (not-missing) override applied."""
+        fields = {name: value for name, value in overrides.items() if value is not MISSING}
+        if not fields:
+            return self.settings
+        unknown = set(fields) - set(StreamSettings.__dataclass_fields__)
+        if unknown:
+            raise ConfigurationError(f"unknown stream option(s): {', '.join(sorted(unknown))}")
+        merged = {**self.settings.__dict__, **fields}
+        return StreamSettings(**merged)
+
+    def observe_rate_limits(self, headers: Mapping[str, str]) -> RateLimits:
+        """Parse a response's rate-limit headers and remember them as the latest."""
+        limits = RateLimits.from_headers(
+            headers, observed_at=trio.current_time(), wall_now=time.time()
+        )
+        if limits.present:
+            self.rate_limits = limits
+        return limits
+
+    async def open_response(self, body: bytes, *, connect_timeout: float | None) -> httpx.Response:
+        """Send one chat completions request; return the open streaming response.
+
+        The response is a 2xx ``text/event-stream``; the caller must close it. Anything else is
+        read (boundedly), closed and raised as a typed error. httpx errors are translated here.
+        """
+        if self._closed:
+            raise ConfigurationError("this GroqClient is closed; open a new one")
+        timeout = httpx.Timeout(
+            connect=connect_timeout, read=None, write=connect_timeout, pool=None
+        )
+        request = self._http.build_request(
+            "POST", self._url, content=body, headers=self._headers, timeout=timeout
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.ConnectTimeout as exc:
+            raise ConnectTimeout(connect_timeout or 0.0) from exc
+        except httpx.TimeoutException as exc:
+            raise APIConnectionError(
+                self._key.redact(f"sending the request to {self._base_url} timed out: {exc!r}")
+            ) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}") from exc
+        except httpx.HTTPError as exc:
+            raise APIConnectionError(
+                self._key.redact(
+                    f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
+                )
+            ) from exc
+        try:
+            if not 200 <= response.status_code < 300:
+                raise await self._status_error(response)
+            content_type = response.headers.get("content-type", "")
+            if not content_type.lower().startswith("text/event-stream"):
+                raise UnexpectedContentTypeError(
+                    content_type,
+                    status_code=response.status_code,
+                    data=await _read_bounded(response, 2048),
+                )
+        except BaseException:
+            await close_response(response)
+            raise
+        return response
+
+    async def _status_error(self, response: httpx.Response) -> APIStatusError:
+        raw = await _read_bounded(response, ERROR_BODY_LIMIT)
+        text = self._key.redact(raw.decode("utf-8", "replace"))
+        body: object = text
+        message = ""
+        try:
+            body = json.loads(text)
+        except ValueError:
+            message = excerpt(text.strip(), 300) or response.reason_phrase
+        if isinstance(body, dict):
+            error = body.get("error")
+            if isinstance(error, dict) and isinstance(error.get("message"), str):
+                message = error["message"]
+            elif isinstance(error, str):
+                message = error
+            else:
+                message = excerpt(text.strip(), 300)
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        cls = status_error_class(response.status_code)
+        return cls(
+            message or response.reason_phrase or "no message",
+            status_code=response.status_code,
+            body=body,
+            headers=headers,
+            request_id=headers.get("x-request-id"),
+            retry_after=parse_retry_after(headers, now=time.time()),
+        )
+
+
+class Missing(enum.Enum):
+    """Marks a per-call option that was not given (``None`` means "no limit")."""
+
+    MISSING = "MISSING"
+
+
+MISSING: Final = Missing.MISSING
+
+
+async def close_response(response: httpx.Response) -> None:
+    """Close a response in a shielded, bounded scope: whatever is cancelling us, the socket goes."""
+    with trio.CancelScope(shield=True) as scope:
+        scope.deadline = trio.current_time() + CLOSE_TIMEOUT
+        # Closing a broken connection may complain; it is closed all the same.
+        with contextlib.suppress(httpx.HTTPError):
+            await response.aclose()
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    try:
+        async for data in response.aiter_bytes():
+            parts.append(data)
+            size += len(data)
+            if size >= limit:
+                break
+    except httpx.HTTPError:
+        pass  # the body is only evidence; what we got is enough
+    return b"".join(parts)[:limit]
+
+
+def _custom_headers_from_env() -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for line in os.environ.get("GROQ_CUSTOM_HEADERS", "").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def _check_base_url(url: str, *, allow_insecure_http: bool) -> str:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise ConfigurationError(f"invalid base_url {url!r}: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"invalid base_url {url!r}: expected http(s)://host[:port], e.g. {DEFAULT_BASE_URL}"
+        )
+    if parsed.scheme == "http" and not allow_insecure_http and not _is_loopback(parsed.host):
+        raise ConfigurationError(
+            f"refusing to send the API key in clear text to {parsed.host} over http://; use "
+            "https://, or pass allow_insecure_http=True if this network is trusted"
+        )
+    return url.rstrip("/").removesuffix("/openai/v1")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -38,6 +38,12 @@ from ._errors import StreamProtocolError as StreamProtocolError
 from ._errors import TotalTimeout as TotalTimeout
 from ._errors import UnexpectedContentTypeError as UnexpectedContentTypeError
 from ._errors import UnprocessableEntityError as UnprocessableEntityError
+from ._fanout import FanoutEvent as FanoutEvent
+from ._fanout import FanoutStream as FanoutStream
+from ._fanout import gather as gather
+from ._fanout import open_fanout as open_fanout
+from ._fanout import race as race
+from ._fanout import stream_to_channel as stream_to_channel
 from ._ratelimit import RateLimits as RateLimits
 from ._ratelimit import parse_go_duration as parse_go_duration
 from ._sse import ServerSentEvent as ServerSentEvent
@@ -89,6 +95,8 @@ __all__ = [
     "ConnectTimeout",
     "EventTooLargeError",
     "ExecutedTool",
+    "FanoutEvent",
+    "FanoutStream",
     "FirstChunkTimeout",
     "FunctionCall",
     "GroqClient",
@@ -114,6 +122,10 @@ __all__ = [
     "XGroq",
     "__version__",
     "accumulate",
+    "gather",
+    "open_fanout",
     "open_stream",
     "parse_go_duration",
+    "race",
+    "stream_to_channel",
 ]

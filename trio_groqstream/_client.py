@@ -226,6 +226,21 @@ class GroqClient(trio.abc.AsyncResource):
             self.rate_limits = limits
         return limits
 
+    async def wait_for_rate_limits(self) -> float:
+        """Sleep until the windows the latest response said were used up have reset.
+
+        Returns the seconds waited (0 when there is room). Fan-out calls this before starting each
+        request, so a batch pauses instead of firing into 429s. Cancellable like any trio sleep.
+        """
+        limits = self.rate_limits
+        until = limits.exhausted_until() if limits is not None else None
+        now = trio.current_time()
+        if until is None or until <= now:
+            await trio.lowlevel.checkpoint()
+            return 0.0
+        await trio.sleep_until(until)
+        return until - now
+
     async def open_response(self, body: bytes, *, connect_timeout: float | None) -> httpx.Response:
         """Send one chat completions request; return the open streaming response.
 

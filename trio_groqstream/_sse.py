@@ -95,6 +95,10 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Consume the next bytes of the body; return the events they complete, in order."""
+        if not data:
+            # An empty read completes nothing, and must not clear ``_skip_lf``: the LF of a CRLF
+            # split over reads may still come in the next non-empty one.
+            return []
         if self._buf or not self._started:
             buf = self._buf
             buf += data

@@ -66,7 +66,14 @@ from ._wire import (
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["DEFAULT_BUFFER", "ChatStream", "StreamMetrics", "open_stream", "raise_single"]
+__all__ = [
+    "DEFAULT_BUFFER",
+    "ChatStream",
+    "StreamMetrics",
+    "open_stream",
+    "raise_single",
+    "reraise",
+]
 
 #: Batches (network reads) the channel holds before the producer waits for the consumer.
 DEFAULT_BUFFER = 16
@@ -213,6 +220,24 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
         self._pos += 1
         self._acc.add(chunk)
         return chunk
+
+    async def _receive_batch(self) -> _Batch:
+        """Every chunk of the current network read not yet received, folded in; for fan-out,
+        which forwards whole reads rather than paying a checkpoint per chunk."""
+        if self._pos < len(self._batch):
+            await trio.lowlevel.checkpoint()
+            batch = self._batch[self._pos :]
+        else:
+            try:
+                batch = await self._receive.receive()
+            except trio.EndOfChannel:
+                self._raise_end()
+        self._batch = []
+        self._pos = 0
+        add = self._acc.add
+        for chunk in batch:
+            add(chunk)
+        return batch
 
     def _raise_end(self) -> NoReturn:
         error = self._error
@@ -575,7 +600,11 @@ def raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
     real = [exc for exc in group.exceptions if not isinstance(exc, trio.Cancelled)]
     if len(real) > 1:
         raise group
-    exc = real[0] if real else group.exceptions[0]
+    reraise(real[0] if real else group.exceptions[0])
+
+
+def reraise(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` out of an ``except`` block without chaining it to the group it came in."""
     context = exc.__context__
     try:
         raise exc

@@ -1,0 +1,412 @@
+"""Many completions at once: fan-out, one merged flow, gather, race, and channel producers.
+
+All of it is structured: every request runs in a nursery owned by the call, so when the call
+returns, raises or is cancelled, no request is still running and no connection is still open.
+
+How requests start: one launcher task walks the requests and starts each one only once a
+``trio.CapacityLimiter`` token is free (and, by default, once the client's rate-limit windows allow
+it). So 10,000 requests with ``max_concurrency=50`` never hold more than 50 tasks or connections,
+and memory stays flat however many requests there are.
+
+How chunks travel: each worker forwards what one network read produced as one batch of
+:class:`FanoutEvent`s over a bounded channel. The consumer takes them one at a time. A consumer that
+stops reading fills the channel, which stops the workers, which stop reading their sockets.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Literal, NoReturn, cast
+
+import msgspec
+import trio
+
+from ._client import GroqClient
+from ._errors import ConfigurationError, GroqStreamError
+from ._stream import ChatStream, open_stream, raise_single, reraise
+from ._wire import ChatCompletion, ChatCompletionChunk
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
+
+__all__ = [
+    "FanoutEvent",
+    "FanoutStream",
+    "gather",
+    "open_fanout",
+    "race",
+    "stream_to_channel",
+]
+
+OnError = Literal["raise", "collect"]
+Request = Mapping[str, Any]
+Result = ChatCompletion | GroqStreamError
+
+#: Requests in flight at once unless told otherwise.
+DEFAULT_MAX_CONCURRENCY = 8
+#: Batches (network reads) the merged channel holds before the workers wait.
+DEFAULT_FANOUT_BUFFER = 64
+
+
+class FanoutEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One item of a fan-out's merged flow: what happened to request number ``index``.
+
+    Exactly one of ``chunk`` (a delta arrived), ``completion`` (that request finished; it is its
+    last event) or ``error`` (it failed, with ``on_error="collect"``; also its last event) is set.
+    """
+
+    index: int
+    chunk: ChatCompletionChunk | None = None
+    completion: ChatCompletion | None = None
+    error: GroqStreamError | None = None
+
+    @property
+    def kind(self) -> Literal["chunk", "completion", "error"]:
+        if self.chunk is not None:
+            return "chunk"
+        return "completion" if self.completion is not None else "error"
+
+    @property
+    def text(self) -> str:
+        """The content this event adds to its request's first choice (``""`` if none)."""
+        chunk = self.chunk
+        if chunk is None:
+            return ""
+        for choice in chunk.choices:
+            if choice.index == 0:
+                return choice.delta.content or ""
+        return ""
+
+
+_Batch = list[FanoutEvent]
+
+
+class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
+    """The merged, tagged flow of a fan-out; get one from :func:`open_fanout`.
+
+    ``async for event in fanout`` yields :class:`FanoutEvent`s in arrival order (in order within
+    each request) and ends when every request has finished. ``receive`` is a checkpoint.
+
+    Attributes:
+        results: per request index, its :class:`ChatCompletion`, its error (``collect``), or
+            ``None`` while it has not finished. Filled in as the consumer receives the events.
+    """
+
+    def __init__(self, size: int, receive: trio.MemoryReceiveChannel[_Batch]) -> None:
+        self._receive = receive
+        self._batch: _Batch = []
+        self._pos = 0
+        self._texts: dict[int, list[str]] = {}
+        self.results: list[Result | None] = [None] * size
+
+    async def receive(self) -> FanoutEvent:
+        if self._pos < len(self._batch):
+            await trio.lowlevel.checkpoint()
+        if self._pos >= len(self._batch):
+            self._batch = await self._receive.receive()
+            self._pos = 0
+        event = self._batch[self._pos]
+        self._pos += 1
+        if event.chunk is not None:
+            text = event.text
+            if text:
+                parts = self._texts.get(event.index)
+                if parts is None:
+                    self._texts[event.index] = [text]
+                else:
+                    parts.append(text)
+        else:
+            self.results[event.index] = event.completion or event.error
+        return event
+
+    def text(self, index: int) -> str:
+        """The first choice's text of request ``index`` as received so far (grows live)."""
+        return "".join(self._texts.get(index, ()))
+
+    async def aclose(self) -> None:
+        self._receive.close()
+        await trio.lowlevel.checkpoint()
+
+
+async def _launch(
+    client: GroqClient,
+    requests: Iterable[Request],
+    nursery: trio.Nursery,
+    limiter: trio.CapacityLimiter,
+    worker: Callable[[int, Request], Awaitable[None]],
+    *,
+    respect_rate_limits: bool,
+) -> None:
+    """Start a worker per request as capacity (and the rate-limit budget) allows."""
+    for index, request in enumerate(requests):
+        token = object()
+        await limiter.acquire_on_behalf_of(token)
+        try:
+            if respect_rate_limits:
+                await client.wait_for_rate_limits()
+        except BaseException:
+            limiter.release_on_behalf_of(token)
+            raise
+        nursery.start_soon(_run_worker, worker, index, request, limiter, token)
+
+
+async def _run_worker(
+    worker: Callable[[int, Request], Awaitable[None]],
+    index: int,
+    request: Request,
+    limiter: trio.CapacityLimiter,
+    token: object,
+) -> None:
+    try:
+        await worker(index, request)
+    finally:
+        limiter.release_on_behalf_of(token)
+
+
+_STREAM_OPTIONS = frozenset(
+    {"connect_timeout", "first_chunk_timeout", "idle_timeout", "total_timeout", "max_retries"}
+)
+
+
+def _check(max_concurrency: int, on_error: str, stream_options: Mapping[str, object]) -> None:
+    unknown = set(stream_options) - _STREAM_OPTIONS
+    if unknown:
+        raise ConfigurationError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; request fields belong in the "
+            f"request mappings, and the stream options are {', '.join(sorted(_STREAM_OPTIONS))}"
+        )
+    if max_concurrency < 1:
+        raise ConfigurationError("max_concurrency must be at least 1")
+    if on_error not in ("raise", "collect"):
+        raise ConfigurationError(f"on_error must be 'raise' or 'collect', not {on_error!r}")
+
+
+def _limiter_for(
+    max_concurrency: int, limiter: trio.CapacityLimiter | None
+) -> trio.CapacityLimiter:
+    return limiter if limiter is not None else trio.CapacityLimiter(max_concurrency)
+
+
+@asynccontextmanager
+async def open_fanout(
+    client: GroqClient,
+    requests: Iterable[Request],
+    *,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    on_error: OnError = "raise",
+    buffer: int = DEFAULT_FANOUT_BUFFER,
+    limiter: trio.CapacityLimiter | None = None,
+    respect_rate_limits: bool = True,
+    **stream_options: Any,
+) -> AsyncIterator[FanoutStream]:
+    """Stream many completions at once and merge their events into one flow.
+
+    Args:
+        client: the client every request goes through.
+        requests: chat completion bodies (mappings with ``model``, ``messages``...); each starts
+            only when a slot is free.
+        max_concurrency: requests in flight at once (ignored when ``limiter`` is given).
+        on_error: ``"raise"`` (default): the first failure cancels every other request and the
+            ``async with`` raises an ``ExceptionGroup`` of the real failures (use ``except*``).
+            ``"collect"``: the others go on; a failure arrives as an event with ``error`` set and
+            is kept in ``results``.
+        buffer: network reads the merged channel holds before the workers wait (backpressure).
+        limiter: a ``trio.CapacityLimiter`` to share one concurrency budget between fan-outs.
+        respect_rate_limits: before starting a request, wait while the client's latest
+            ``x-ratelimit-*`` headers say a window is used up, instead of firing into 429s.
+        stream_options: ``connect_timeout``, ``first_chunk_timeout``, ``idle_timeout``,
+            ``total_timeout`` and ``max_retries`` for every stream (see :func:`open_stream`).
+
+    Leaving the block early, or cancelling it, cancels every request and closes every connection.
+    """
+    _check(max_concurrency, on_error, stream_options)
+    requests = list(requests)
+    send, receive = trio.open_memory_channel[_Batch](buffer)
+    fanout = FanoutStream(len(requests), receive)
+    capacity = _limiter_for(max_concurrency, limiter)
+
+    async def worker(index: int, request: Request) -> None:
+        async with send.clone() as out:
+            try:
+                async with open_stream(client, request=request, **stream_options) as stream:
+                    await _forward(index, stream, out)
+                    await out.send([FanoutEvent(index=index, completion=stream.completion)])
+            except GroqStreamError as exc:
+                if on_error == "raise":
+                    raise
+                await out.send([FanoutEvent(index=index, error=exc)])
+
+    async def launch() -> None:
+        async with send, trio.open_nursery() as workers:
+            await _launch(
+                client,
+                requests,
+                workers,
+                capacity,
+                worker,
+                respect_rate_limits=respect_rate_limits,
+            )
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(launch)
+            try:
+                yield fanout
+            finally:
+                receive.close()
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        _reraise_fanout(group)
+
+
+def _reraise_fanout(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Flatten our own nesting: the user gets one group whose leaves are the real failures.
+
+    Only cancellation: re-raise it as is. The caller's own exception alone (from the ``async with``
+    block, or a KeyboardInterrupt): re-raise it unwrapped, as a single stream would.
+    """
+    real = [exc for exc in _leaves(group) if not isinstance(exc, trio.Cancelled)]
+    if not real:
+        raise_single(group)
+    if len(real) == 1 and not isinstance(real[0], GroqStreamError):
+        reraise(real[0])
+    message = f"{len(real)} of the fan-out's requests failed"
+    exceptions = [exc for exc in real if isinstance(exc, Exception)]
+    if len(exceptions) == len(real):
+        raise ExceptionGroup(message, exceptions) from None
+    raise BaseExceptionGroup(message, real) from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+async def _forward(index: int, stream: ChatStream, out: trio.MemorySendChannel[_Batch]) -> None:
+    while True:
+        try:
+            batch = await stream._receive_batch()
+        except trio.EndOfChannel:
+            return
+        await out.send([FanoutEvent(index=index, chunk=chunk) for chunk in batch])
+
+
+async def _drain(stream: ChatStream) -> None:
+    while True:
+        try:
+            await stream._receive_batch()
+        except trio.EndOfChannel:
+            return
+
+
+async def gather(
+    client: GroqClient,
+    requests: Iterable[Request],
+    *,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    on_error: OnError = "raise",
+    limiter: trio.CapacityLimiter | None = None,
+    respect_rate_limits: bool = True,
+    **stream_options: Any,
+) -> list[Result]:
+    """Run many completions concurrently; return them in request order.
+
+    With ``on_error="raise"`` (default) the first failure cancels the rest and an
+    ``ExceptionGroup`` of the failures is raised; with ``"collect"`` a failed request's slot holds
+    its error instead of a :class:`ChatCompletion`.
+    """
+    _check(max_concurrency, on_error, stream_options)
+    requests = list(requests)
+    results: list[Result | None] = [None] * len(requests)
+    capacity = _limiter_for(max_concurrency, limiter)
+
+    async def worker(index: int, request: Request) -> None:
+        try:
+            async with open_stream(client, request=request, **stream_options) as stream:
+                await _drain(stream)
+                results[index] = stream.completion
+        except GroqStreamError as exc:
+            if on_error == "raise":
+                raise
+            results[index] = exc
+
+    try:
+        async with trio.open_nursery() as nursery:
+            await _launch(
+                client, requests, nursery, capacity, worker, respect_rate_limits=respect_rate_limits
+            )
+    except BaseExceptionGroup as group:
+        _reraise_fanout(group)
+    return cast("list[Result]", results)  # every slot was filled, or we raised
+
+
+async def race(
+    client: GroqClient, requests: Iterable[Request], **stream_options: Any
+) -> tuple[int, ChatCompletion]:
+    """Send every request at once; return ``(index, completion)`` of the first to finish.
+
+    The others are cancelled and their connections closed before this returns: hedged requests
+    against tail latency (the same prompt to two models, or twice to one). Failures are tolerated
+    while another request can still win; if all fail, an ``ExceptionGroup`` of them is raised.
+    """
+    _check(1, "raise", stream_options)
+    requests = list(requests)
+    if not requests:
+        raise ConfigurationError("race() needs at least one request")
+    winner: tuple[int, ChatCompletion] | None = None
+    errors: list[GroqStreamError] = []
+
+    async def runner(index: int, request: Request, cancel_scope: trio.CancelScope) -> None:
+        nonlocal winner
+        try:
+            async with open_stream(client, request=request, **stream_options) as stream:
+                await _drain(stream)
+                if winner is None:
+                    winner = (index, stream.completion)
+                    cancel_scope.cancel()
+        except GroqStreamError as exc:
+            errors.append(exc)
+
+    async with trio.open_nursery() as nursery:
+        for index, request in enumerate(requests):
+            nursery.start_soon(runner, index, request, nursery.cancel_scope)
+    if winner is None:
+        raise ExceptionGroup(f"all {len(requests)} raced requests failed", errors)
+    return winner
+
+
+async def stream_to_channel(
+    client: GroqClient,
+    send_channel: trio.abc.SendChannel[ChatCompletionChunk],
+    /,
+    *,
+    task_status: trio.TaskStatus[dict[str, str]] = trio.TASK_STATUS_IGNORED,
+    **request: Any,
+) -> ChatCompletion:
+    """Stream one completion into a channel you own, from a task in your own nursery.
+
+    With ``await nursery.start(stream_to_channel, client, send, ...)``, ``start`` returns once the
+    response headers have arrived (it reports them, lower-case names) and raises any HTTP error
+    itself. Chunks are then sent one by one; ``send_channel`` is closed when the stream ends, for
+    any reason, so give each producer its own ``send.clone()`` when several share one channel.
+    Returns the accumulated completion. If the receiver goes away, the stream stops quietly.
+    """
+    async with send_channel:
+        async with open_stream(client, **request) as stream:
+            task_status.started(stream.headers)
+            try:
+                while True:
+                    try:
+                        batch = await stream._receive_batch()
+                    except trio.EndOfChannel:
+                        break
+                    for chunk in batch:
+                        await send_channel.send(chunk)
+            except trio.BrokenResourceError:
+                pass  # nobody is listening any more
+        return stream.completion

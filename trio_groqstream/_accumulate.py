@@ -262,12 +262,15 @@ def _finish_choice(index: int, state: _Choice) -> CompletionChoice:
         reasoning="".join(state.reasoning) if state.reasoning is not None else None,
         tool_calls=tool_calls or None,
         executed_tools=[state.executed[i] for i in sorted(state.executed)] or None,
-        annotations=state.annotations,
+        # Copies: the snapshot must not share a list that later chunks extend.
+        annotations=list(state.annotations) if state.annotations is not None else None,
         function_call=function_call,
     )
     return CompletionChoice(
         index=index,
         message=message,
         finish_reason=state.finish_reason,
-        logprobs=ChoiceLogprobs(content=state.logprobs) if state.logprobs is not None else None,
+        logprobs=ChoiceLogprobs(content=list(state.logprobs))
+        if state.logprobs is not None
+        else None,
     )

@@ -14,7 +14,7 @@ import ipaddress
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Final
@@ -324,26 +324,49 @@ class Missing(enum.Enum):
 MISSING: Final = Missing.MISSING
 
 
-async def close_response(response: httpx.Response) -> None:
-    """Close a response in a shielded, bounded scope: whatever is cancelling us, the socket goes."""
+async def close_response(
+    response: httpx.Response, iterator: AsyncIterator[bytes] | None = None
+) -> None:
+    """Close a response in a shielded, bounded scope: whatever is cancelling us, the socket goes.
+
+    httpx reads a body through a chain of nested async generators, and closing the response does
+    not finish them; trio then warns about each one collected unfinished (encode/httpx#3686). So
+    after the close, the iterator (if one was started) is advanced until the chain ends, which it
+    does at once with a read error on the closed connection.
+    """
     with trio.CancelScope(shield=True) as scope:
         scope.deadline = trio.current_time() + CLOSE_TIMEOUT
         # Closing a broken connection may complain; it is closed all the same.
         with contextlib.suppress(httpx.HTTPError):
             await response.aclose()
+        if iterator is not None:
+            for _ in range(_FINISH_STEPS):
+                try:
+                    await iterator.__anext__()
+                except Exception:  # StopAsyncIteration or the read error: the chain has ended
+                    break
+            if isinstance(iterator, AsyncGenerator):
+                await iterator.aclose()
+
+
+# A closed connection yields at most what h11 had already buffered before failing.
+_FINISH_STEPS = 16
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
+    iterator = response.aiter_bytes()
     try:
-        async for data in response.aiter_bytes():
+        async for data in iterator:
             parts.append(data)
             size += len(data)
             if size >= limit:
                 break
     except httpx.HTTPError:
         pass  # the body is only evidence; what we got is enough
+    finally:
+        await close_response(response, iterator)
     return b"".join(parts)[:limit]
 
 

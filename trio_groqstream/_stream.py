@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
@@ -317,87 +317,90 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
             await trio.sleep(wait)
 
     async def _attempt(self, task_status: trio.TaskStatus[None]) -> None:
+        """One request. Its watchdog scope enforces two deadlines: ``first_chunk_timeout`` from
+        sending to the first event, and ``idle_timeout`` from the last sign of life (the headers,
+        then each event) to the next event; whichever comes first fires."""
         settings = self._settings
         self._attempt_events = 0
+        first_deadline = math.inf
+        idle_deadline = math.inf
         with trio.CancelScope() as watchdog:
             if settings.first_chunk_timeout is not None:
-                watchdog.deadline = trio.current_time() + settings.first_chunk_timeout
+                first_deadline = trio.current_time() + settings.first_chunk_timeout
+                watchdog.deadline = first_deadline
             response = await self._client.open_response(
                 self._body, connect_timeout=settings.connect_timeout
             )
+            iterator = response.aiter_bytes()
             try:
+                if settings.idle_timeout is not None:
+                    idle_deadline = trio.current_time() + settings.idle_timeout
+                    watchdog.deadline = min(first_deadline, idle_deadline)
                 self.headers = {name.lower(): value for name, value in response.headers.items()}
                 self.request_id = self.headers.get("x-request-id")
                 self.rate_limits = self._client.observe_rate_limits(self.headers)
                 if not self._started:
                     self._started = True
                     task_status.started()
-                await self._pump(response, watchdog)
+                await self._pump(iterator, watchdog)
             finally:
-                await close_response(response)
+                await close_response(response, iterator)
         if watchdog.cancelled_caught:
-            if self._attempt_events:
+            if self._attempt_events or idle_deadline < first_deadline:
                 raise IdleTimeout(settings.idle_timeout or 0.0)
             raise FirstChunkTimeout(settings.first_chunk_timeout or 0.0)
 
-    async def _pump(self, response: httpx.Response, watchdog: trio.CancelScope) -> None:
+    async def _pump(self, iterator: AsyncIterator[bytes], watchdog: trio.CancelScope) -> None:
         """Read, decode and hand over until ``[DONE]``, an error, or EOF."""
         decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
         idle = self._settings.idle_timeout
         metrics = self.metrics
-        iterator = response.aiter_bytes()
-        try:
-            while True:
-                try:
-                    data = await iterator.__anext__()
-                except StopAsyncIteration:
-                    break
-                except httpx.HTTPError as exc:
-                    raise self._broken(exc) from exc
-                metrics.bytes_received += len(data)
-                events = decoder.feed(data)
-                if not events:
-                    continue  # a partial event, a comment or a blank keep-alive: not activity
-                now = trio.current_time()
-                watchdog.deadline = now + idle if idle is not None else math.inf
-                if metrics._last_event_at is not None and now - metrics._last_event_at > (
-                    metrics.max_gap
-                ):
-                    metrics.max_gap = now - metrics._last_event_at
-                metrics._last_event_at = now
-                self._attempt_events += len(events)
-                metrics.events += len(events)
-                batch, outcome = self._decode(events)
-                if batch:
-                    if metrics.first_chunk_at is None:
-                        metrics.first_chunk_at = now
-                    metrics.chunks += len(batch)
-                    await self._deliver(batch, watchdog)
-                if isinstance(outcome, GroqStreamError):
-                    raise outcome
-                if outcome is _DONE:
-                    await self._finish(iterator, watchdog)
-                    return
-            decoder.end()
-            last = decoder.unterminated
-            if last is not None:
-                # The spec discards an event cut off by EOF. Two such tails are still worth
-                # reading: a final "data: [DONE]" that only lacks its blank line, and an error.
-                if last.data == "[DONE]":
-                    await self._finish(None, watchdog)
-                    return
-                if last.event == "error":
-                    raise self._event_error(last.data)
-            raise IncompleteStreamError(
-                f"the stream ended after {metrics.chunks} chunks without data: [DONE]; the "
-                "completion is truncated (stream.completion / error.completion has the part "
-                "received)",
-                data=decoder.unterminated.data if decoder.unterminated else b"",
-            )
-        finally:
-            if isinstance(iterator, AsyncGenerator):
-                with trio.CancelScope(shield=True):
-                    await iterator.aclose()
+        while True:
+            try:
+                data = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            except httpx.HTTPError as exc:
+                raise self._broken(exc) from exc
+            metrics.bytes_received += len(data)
+            events = decoder.feed(data)
+            if not events:
+                continue  # a partial event, a comment or a blank keep-alive: not activity
+            now = trio.current_time()
+            watchdog.deadline = now + idle if idle is not None else math.inf
+            last = metrics._last_event_at
+            if last is not None and now - last > metrics.max_gap:
+                metrics.max_gap = now - last
+            metrics._last_event_at = now
+            self._attempt_events += len(events)
+            metrics.events += len(events)
+            batch, outcome = self._decode(events)
+            if batch:
+                if metrics.first_chunk_at is None:
+                    metrics.first_chunk_at = now
+                metrics.chunks += len(batch)
+                await self._deliver(batch, watchdog)
+            if isinstance(outcome, GroqStreamError):
+                raise outcome
+            if outcome is _DONE:
+                await self._finish(iterator, watchdog)
+                return
+        decoder.end()
+        last = decoder.unterminated
+        if last is not None:
+            # The spec discards an event cut off by EOF. Two such tails are still worth
+            # reading: a final "data: [DONE]" that only lacks its blank line, and an error.
+            if last.data == "[DONE]":
+                await self._finish(None, watchdog)
+                return
+            if last.event == "error":
+                raise self._event_error(last.data)
+        raise IncompleteStreamError(
+            f"the stream ended after {metrics.chunks} chunks without data: [DONE]; the "
+            "completion is truncated (stream.completion / error.completion has the part "
+            "received)",
+            data=decoder.unterminated.data if decoder.unterminated else b"",
+        )
 
     def _decode(
         self, events: list[ServerSentEvent]
@@ -414,12 +417,12 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
                 continue  # a named event that is not ours (e.g. "ping"): not a chunk
             try:
                 chunk = decode(data)
-            except msgspec.DecodeError as exc:
-                return batch, StreamProtocolError(f"a chunk is not valid JSON ({exc})", data=data)
-            except msgspec.ValidationError as exc:
+            except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
                 return batch, StreamProtocolError(
                     f"a chunk does not match chat.completion.chunk ({exc})", data=data
                 )
+            except msgspec.DecodeError as exc:
+                return batch, StreamProtocolError(f"a chunk is not valid JSON ({exc})", data=data)
             if chunk.error is not None:
                 return batch, self._api_error(chunk.error)
             x_groq = chunk.x_groq

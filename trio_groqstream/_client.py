@@ -55,6 +55,37 @@ ERROR_BODY_LIMIT = 64 * 1024
 CLOSE_TIMEOUT = 2.0
 
 
+class _Body(httpx.AsyncByteStream):
+    """A request body whose iterator is a plain object, not an async generator.
+
+    httpx's own ``ByteStream`` is a generator; a send cancelled mid-body leaves it suspended, and
+    trio warns when it is collected (encode/httpx#3686). This one has nothing to finalize.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _BodyIterator(self._body)
+
+
+class _BodyIterator:
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes | None) -> None:
+        self._body = body
+
+    def __aiter__(self) -> _BodyIterator:
+        return self
+
+    async def __anext__(self) -> bytes:
+        body = self._body
+        if body is None:
+            raise StopAsyncIteration
+        self._body = None
+        return body
+
+
 class _Secret:
     """Holds the API key so that no repr, str, log record or traceback shows it."""
 
@@ -255,6 +286,7 @@ class GroqClient(trio.abc.AsyncResource):
         request = self._http.build_request(
             "POST", self._url, content=body, headers=self._headers, timeout=timeout
         )
+        request.stream = _Body(body)
         try:
             response = await self._http.send(request, stream=True)
         except httpx.ConnectTimeout as exc:

@@ -368,9 +368,9 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
                 continue  # a partial event, a comment or a blank keep-alive: not activity
             now = trio.current_time()
             watchdog.deadline = now + idle if idle is not None else math.inf
-            last = metrics._last_event_at
-            if last is not None and now - last > metrics.max_gap:
-                metrics.max_gap = now - last
+            previous = metrics._last_event_at
+            if previous is not None and now - previous > metrics.max_gap:
+                metrics.max_gap = now - previous
             metrics._last_event_at = now
             self._attempt_events += len(events)
             metrics.events += len(events)

@@ -1,0 +1,613 @@
+"""The ``trio-groqstream`` command: stream many prompts at once from a shell, and keep every result.
+
+This module handles arguments, input, the results file and the run; ``_display.py`` shows the run.
+:func:`main` returns the exit code instead of exiting, so tests call it in-process:
+
+* 0: every request succeeded; 1: some failed (or setup failed, e.g. a bad key);
+* 2: usage error (bad option, unreadable or malformed input), always one line, never a traceback;
+* 130: interrupted by Ctrl-C. Results already finished stay in ``--output``; ``--resume`` goes on.
+
+Ctrl-C is taken as a signal (``trio.open_signal_receiver``) rather than as a ``KeyboardInterrupt``
+that could land anywhere: it cancels the batch, so every stream closes its connection on the way
+out (shielded, bounded) while records already finished are left whole.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
+
+import msgspec
+import trio
+
+from ._client import GroqClient
+from ._display import Display, choose_display
+from ._errors import AuthenticationError, GroqStreamError
+from ._stream import ChatStream, open_stream
+from ._version import __version__
+from ._wire import ChatCompletion
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+if TYPE_CHECKING:
+    from .testing import Handler, RecordedRequest, Reply
+
+__all__ = ["Job", "ResultLog", "UsageError", "build_parser", "main", "read_jobs", "run"]
+
+PROG = "trio-groqstream"
+DEFAULT_MODEL = "llama-3.3-70b-versatile"
+FAKE_PAUSE_ENV = "TRIO_GROQSTREAM_FAKE_PAUSE"
+DEFAULT_FAKE_PAUSE = 0.03
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_TIMEOUTS = ("connect_timeout", "first_chunk_timeout", "idle_timeout", "total_timeout")
+_FAKE_TAIL = (
+    "\nThis answer comes from the built-in fake Groq server, so nothing left this machine."
+    "\nIt streams word by word with a short pause between chunks, to show what live output"
+    " looks like.\nSet GROQ_API_KEY to ask the real Groq API instead.\n"
+)
+_ENCODER = msgspec.json.Encoder()
+
+_EPILOG = f"""\
+input:
+  Prompts are positional arguments, or JSONL from --input FILE (or stdin when no prompts are
+  given), one request per line, blank lines skipped. A line is {{"prompt": "..."}} (optionally
+  with "system", "model" and any other request field) or a whole chat completions body with
+  "messages". Options such as --model fill in what a line leaves out.
+
+results:
+  --output FILE appends one JSON line per finished request (its "index" is the request's
+  position in the input), flushed and fsync'd as each one ends. --resume skips the indexes
+  FILE already records as successful, so an interrupted batch goes on without paying twice.
+
+environment:
+  GROQ_API_KEY      without it (or with --fake) a built-in fake Groq server answers instead
+  GROQ_BASE_URL     another endpoint than https://api.groq.com
+  {FAKE_PAUSE_ENV}  seconds between the fake's chunks (default {DEFAULT_FAKE_PAUSE})
+
+exit status: 0 all succeeded, 1 some failed, 2 usage error, 130 interrupted.
+"""
+
+
+class UsageError(Exception):
+    """Bad options or input: reported as one line, exit status 2."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One request of the batch. ``index`` is its position in the input: what --resume matches."""
+
+    index: int
+    request: dict[str, Any]
+    prompt: str  # the prompt, or the last user message of a "messages" body
+
+
+@dataclass
+class _RunState:
+    interrupted: bool = False
+    failed: int = 0
+    fatal: GroqStreamError | None = None
+
+
+# --- arguments -----------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
+    return value
+
+
+def _retries(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return int(text)
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    value = _number(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("expected seconds > 0, or 'none' for no limit")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (``prog`` is the console script's name however it was started)."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Stream many Groq chat completions at once, live, keeping every result.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = parser.add_argument
+    add("prompts", nargs="*", metavar="PROMPT", help="a prompt; each one is a request")
+    add("-i", "--input", metavar="FILE", help="JSONL requests, one per line ('-' for stdin)")
+    add("-m", "--model", default=DEFAULT_MODEL, help="model (default: %(default)s)")
+    add("--system", metavar="TEXT", help="system message for every prompt")
+    add("--temperature", type=_number, metavar="T", help="sampling temperature")
+    add("--max-tokens", type=_positive_int, metavar="N", help="sent as max_completion_tokens")
+    add("-c", "--concurrency", type=_positive_int, default=8, metavar="N",
+        help="requests in flight at once (default: %(default)s)")  # fmt: skip
+    for name in _TIMEOUTS:
+        add(f"--{name.replace('_', '-')}", type=_seconds, default=argparse.SUPPRESS,
+            metavar="SECONDS", help="override the client's default ('none': no limit)")  # fmt: skip
+    add("--max-retries", type=_retries, default=argparse.SUPPRESS, metavar="N",
+        help="retries before the first chunk (default: 2)")  # fmt: skip
+    add("-o", "--output", metavar="FILE", help="append one JSON line per finished request")
+    add("--resume", action="store_true", help="skip requests --output records as successful")
+    add("--plain", action="store_true", help="plain tagged lines even on a terminal")
+    add("--fake", action="store_true", help="use the built-in fake Groq server")
+    add("--version", action="version", version=f"{PROG} {__version__}")
+    return parser
+
+
+# --- input ---------------------------------------------------------------------------------------
+
+
+def read_jobs(args: argparse.Namespace, stdin: IO[str] | None) -> list[Job]:
+    """The batch, from the positional prompts, ``--input`` or stdin. Raises :class:`UsageError`."""
+    defaults = {
+        key: value
+        for key, value in (
+            ("model", args.model),
+            ("temperature", args.temperature),
+            ("max_completion_tokens", args.max_tokens),
+        )
+        if value is not None
+    }
+    if args.prompts:
+        if args.input is not None:
+            raise UsageError("give prompts as arguments or with --input, not both")
+        return [
+            Job(index, _prompt_request(prompt, args.system, defaults, {}), prompt)
+            for index, prompt in enumerate(args.prompts)
+        ]
+    source = args.input
+    if source is None:
+        if stdin is None or stdin.isatty():
+            raise UsageError("no prompts: give them as arguments, or as JSONL with --input FILE")
+        source = "-"
+    if source == "-":
+        if stdin is None:
+            raise UsageError("--input -: there is no stdin to read")
+        jobs = _parse_jsonl(_binary_lines(stdin), "<stdin>", args.system, defaults)
+    else:
+        try:
+            file = open(source, "rb")  # noqa: SIM115 -- closed below; open errors are usage errors
+        except OSError as exc:
+            raise UsageError(f"cannot read --input {source}: {exc.strerror or exc}") from None
+        with file:
+            jobs = _parse_jsonl(file, source, args.system, defaults)
+    if not jobs:
+        raise UsageError(f"no prompts: {'stdin' if source == '-' else source} has no requests")
+    return jobs
+
+
+def _binary_lines(stream: IO[str]) -> Iterable[bytes]:
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        return buffer  # type: ignore[no-any-return]
+    return (line.encode() for line in stream)
+
+
+def _parse_jsonl(
+    lines: Iterable[bytes], label: str, system: str | None, defaults: Mapping[str, Any]
+) -> list[Job]:
+    """One job per non-blank line. Bytes, split on LF only: a U+2028 inside a prompt is text."""
+    jobs: list[Job] = []
+    for number, raw in enumerate(lines, 1):
+        line = raw.removeprefix(b"\xef\xbb\xbf") if number == 1 else raw  # a UTF-8 BOM
+        if not line.strip():
+            continue
+        where = f"{label} line {number}"
+        try:
+            item = msgspec.json.decode(line)
+        except msgspec.DecodeError as exc:
+            raise UsageError(f"{where}: not valid JSON ({exc})") from None
+        if not isinstance(item, dict):
+            raise UsageError(f'{where}: expected a JSON object with "prompt" or "messages"')
+        jobs.append(_job_from_line(len(jobs), item, where, system, defaults))
+    return jobs
+
+
+def _job_from_line(
+    index: int,
+    item: dict[str, Any],
+    where: str,
+    system: str | None,
+    defaults: Mapping[str, Any],
+) -> Job:
+    if ("prompt" in item) == ("messages" in item):
+        which = "not both" if "prompt" in item else "found neither"
+        raise UsageError(f'{where}: give "prompt" (a string) or "messages" (a list), {which}')
+    if not isinstance(item.get("model", ""), str):
+        raise UsageError(f'{where}: "model" must be a string')
+    if "messages" in item:
+        messages = item["messages"]
+        if not isinstance(messages, list) or not messages:
+            raise UsageError(f'{where}: "messages" must be a non-empty list')
+        prompt = _last_user_text(messages) or f"({len(messages)} messages)"
+        return Job(index, {**defaults, **item}, prompt)
+    prompt = item.pop("prompt")
+    line_system = item.pop("system", system)
+    if not isinstance(prompt, str):
+        raise UsageError(f'{where}: "prompt" must be a string')
+    if line_system is not None and not isinstance(line_system, str):
+        raise UsageError(f'{where}: "system" must be a string')
+    return Job(index, _prompt_request(prompt, line_system, defaults, item), prompt)
+
+
+def _prompt_request(
+    prompt: str, system: str | None, defaults: Mapping[str, Any], extra: Mapping[str, Any]
+) -> dict[str, Any]:
+    messages = [{"role": "system", "content": system}] if system else []
+    messages.append({"role": "user", "content": prompt})
+    return {**defaults, **extra, "messages": messages}
+
+
+def _last_user_text(messages: object) -> str:
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            return content if isinstance(content, str) else ""
+    return ""
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+class ResultLog:
+    """``--output``: one JSON line per finished request, each flushed and fsync'd as it ends."""
+
+    def __init__(self, path: str, file: IO[bytes]) -> None:
+        self.path = path
+        self._file = file
+        self._lock = trio.Lock()
+
+    @classmethod
+    def open(cls, path: str, *, resume: bool, stderr: TextIO) -> tuple[ResultLog, set[int]]:
+        """Open for appending, repair a line cut short by a crash, and return the log with the
+        indexes it records as successful. Raises :class:`UsageError`."""
+        try:
+            file = open(path, "a+b")  # noqa: SIM115 -- the log owns it until close()
+        except OSError as exc:
+            raise UsageError(f"cannot open --output {path}: {exc.strerror or exc}") from None
+        try:
+            done = _scan(file, path, strict=resume, stderr=stderr)
+        except BaseException:
+            file.close()
+            raise
+        return cls(path, file), done
+
+    def append(self, record: Mapping[str, Any]) -> None:
+        self._file.write(_ENCODER.encode(record) + b"\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    async def write(self, record: Mapping[str, Any]) -> None:
+        """Append ``record`` off the event loop. Shielded: a finished result is written even if
+        Ctrl-C arrives meanwhile (it takes one small disk write, so it cannot hang)."""
+        with trio.CancelScope(shield=True):
+            async with self._lock:
+                await trio.to_thread.run_sync(self.append, record)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _scan(file: IO[bytes], path: str, *, strict: bool, stderr: TextIO) -> set[int]:
+    """Successful indexes in ``file``. An unreadable last line is a write cut short by a crash:
+    it is dropped. An unreadable line before others is damage, refused when resuming."""
+    file.seek(0)
+    done: set[int] = set()
+    offset = 0
+    bad: tuple[int, int] | None = None  # (line number, offset) of the latest unreadable line
+    ends_cleanly = True
+    for number, line in enumerate(file, 1):
+        if bad is not None and strict:
+            raise UsageError(f"{path} line {bad[0]}: not valid JSON; fix or remove that line")
+        bad = None
+        start, offset = offset, offset + len(line)
+        ends_cleanly = line.endswith(b"\n")
+        if not line.strip():
+            continue
+        try:
+            record = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            bad = (number, start)
+            continue
+        index = record.get("index") if isinstance(record, dict) else None
+        if isinstance(index, int) and record.get("error") is None:
+            done.add(index)
+    if bad is not None:
+        file.truncate(bad[1])
+        stderr.write(f"{PROG}: note: {path} line {bad[0]} was cut short; dropped it\n")
+    elif not ends_cleanly:
+        file.write(b"\n")
+    return done
+
+
+def _record(
+    job: Job,
+    completion: ChatCompletion | None,
+    error: GroqStreamError | None,
+    stream: ChatStream | None,
+    duration: float,
+) -> dict[str, Any]:
+    choice = completion.choices[0] if completion is not None and completion.choices else None
+    message = choice.message if choice is not None else None
+    usage = completion.usage if completion is not None else None
+    metrics = stream.metrics if stream is not None else None
+    ttfc = metrics.time_to_first_chunk if metrics is not None else None
+    return {
+        "index": job.index,
+        "request_id": (completion.request_id if completion is not None else None)
+        or (stream.request_id if stream is not None else getattr(error, "request_id", None)),
+        "model": (completion.model if completion is not None else "") or job.request.get("model"),
+        "prompt": job.prompt,
+        "text": completion.text if completion is not None else "",
+        "reasoning": message.reasoning if message is not None else None,
+        "tool_calls": [
+            {"id": call.id, "type": call.type, "function": msgspec.structs.asdict(call.function)}
+            for call in (message.tool_calls or [])
+        ]
+        if message is not None
+        else None,
+        "finish_reason": choice.finish_reason if choice is not None else None,
+        "usage": {k: v for k, v in msgspec.structs.asdict(usage).items() if v is not None}
+        if usage is not None
+        else None,
+        "time_to_first_chunk": round(ttfc, 4) if ttfc is not None else None,
+        "duration": round(duration, 4),
+        "attempts": metrics.attempts if metrics is not None else (error.attempts if error else 1),
+        "error": None if error is None else {"type": type(error).__name__, "message": str(error)},
+    }
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+async def _run_job(
+    client: GroqClient, job: Job, display: Display, log: ResultLog | None, state: _RunState
+) -> None:
+    display.started(job.index)
+    began = trio.current_time()
+    stream: ChatStream | None = None
+    error: GroqStreamError | None = None
+    try:
+        async with open_stream(client, request=job.request) as stream:
+            async for chunk in stream:
+                text = ""
+                for choice in chunk.choices:
+                    if choice.index == 0:
+                        text = choice.delta.content or ""
+                display.chunk(job.index, text)
+    except GroqStreamError as exc:
+        error = exc
+    completion = stream.completion if stream is not None else None
+    duration = stream.metrics.duration if stream is not None else None
+    if duration is None:
+        duration = trio.current_time() - began
+    if log is not None:
+        await log.write(_record(job, completion, error, stream, duration))
+    display.finished(job.index, error=_describe(error) if error else None, seconds=duration)
+    if error is not None:
+        state.failed += 1
+        if isinstance(error, AuthenticationError) and state.fatal is None:
+            state.fatal = error  # every other request would fail the same way
+
+
+async def _run_batch(
+    client: GroqClient,
+    jobs: Sequence[Job],
+    display: Display,
+    log: ResultLog | None,
+    state: _RunState,
+    concurrency: int,
+) -> None:
+    """Start each job once a slot is free (and the rate limits allow), so a batch of thousands
+    holds at most ``concurrency`` tasks and connections."""
+    slots = trio.Semaphore(concurrency)
+
+    async def job_task(job: Job, cancel_scope: trio.CancelScope) -> None:
+        try:
+            await _run_job(client, job, display, log, state)
+        finally:
+            slots.release()
+        if state.fatal is not None:
+            cancel_scope.cancel()
+
+    async with trio.open_nursery() as nursery:
+        for job in jobs:
+            await slots.acquire()
+            await client.wait_for_rate_limits()
+            nursery.start_soon(job_task, job, nursery.cancel_scope)
+
+
+async def _cancel_on_sigint(
+    scope: trio.CancelScope,
+    state: _RunState,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    with trio.open_signal_receiver(signal.SIGINT) as signals:
+        task_status.started()
+        async for _ in signals:
+            state.interrupted = True
+            scope.cancel()
+            return  # a second Ctrl-C during cleanup is a plain KeyboardInterrupt again
+
+
+@asynccontextmanager
+async def _open_client(
+    args: argparse.Namespace, fake_pause: float | None, stderr: TextIO
+) -> AsyncIterator[GroqClient]:
+    """A client for Groq, or for the built-in fake server when ``fake_pause`` is not ``None``."""
+    settings = {name: getattr(args, name) for name in (*_TIMEOUTS, "max_retries")}
+    settings = {name: value for name, value in settings.items() if value is not argparse.SUPPRESS}
+    if fake_pause is None:
+        async with GroqClient(**settings) as client:
+            yield client
+        return
+    from .testing import open_fake_groq
+
+    async with open_fake_groq(_fake_handler(fake_pause)) as fake:
+        why = "--fake" if args.fake else "GROQ_API_KEY is not set"
+        stderr.write(
+            f"{why}: using the built-in fake Groq server at {fake.base_url} "
+            "(no network, canned replies)\n"
+        )
+        async with GroqClient(api_key=fake.api_key, base_url=fake.base_url, **settings) as client:
+            yield client
+
+
+def _fake_handler(pause: float) -> Handler:
+    """The fake's answer: the echo of the prompt plus a few lines, streamed at a visible pace."""
+    from .testing import echo_text, text_reply
+
+    serial = itertools.count(1)
+
+    def reply(request: RecordedRequest) -> Reply:
+        body = request.json if isinstance(request.json, dict) else {}
+        model = body.get("model")
+        return text_reply(
+            echo_text(_last_user_text(body.get("messages"))) + _FAKE_TAIL,
+            model=model if isinstance(model, str) else DEFAULT_MODEL,
+            request_id=f"req_fake{next(serial):022d}",  # Groq's shape: req_ + 26 characters
+            pause=pause or None,
+        )
+
+    return reply
+
+
+async def _amain(
+    args: argparse.Namespace,
+    jobs: Sequence[Job],
+    display: Display,
+    log: ResultLog | None,
+    fake_pause: float | None,
+    stderr: TextIO,
+) -> int:
+    state = _RunState()
+    async with _open_client(args, fake_pause, stderr) as client:
+        with display:
+            async with trio.open_nursery() as nursery:
+                if threading.current_thread() is threading.main_thread():
+                    await nursery.start(_cancel_on_sigint, nursery.cancel_scope, state)
+                nursery.start_soon(display.animate)
+                await _run_batch(client, jobs, display, log, state, args.concurrency)
+                nursery.cancel_scope.cancel()  # stop the animation and the Ctrl-C watcher
+    stderr.write(display.summary(interrupted=state.interrupted) + "\n")
+    if state.interrupted:
+        if log is not None:
+            stderr.write(f"interrupted: finished results are in {log.path}; add --resume\n")
+        return EXIT_INTERRUPTED
+    if state.fatal is not None:
+        _error(stderr, _describe(state.fatal))
+        return EXIT_FAILED
+    return EXIT_FAILED if state.failed else EXIT_OK
+
+
+# --- entry points --------------------------------------------------------------------------------
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".replace("\n", " ")
+
+
+def _error(stderr: TextIO, message: str) -> None:
+    stderr.write(f"{PROG}: error: {message}\n")
+
+
+def _fake_pause() -> float:
+    text = os.environ.get(FAKE_PAUSE_ENV)
+    if text is None:
+        return DEFAULT_FAKE_PAUSE
+    try:
+        return _number(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{FAKE_PAUSE_ENV}: {exc}") from None
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    stdout, stderr = sys.stdout, sys.stderr
+    log: ResultLog | None = None
+    try:
+        try:
+            args = build_parser().parse_intermixed_args(argv)
+        except SystemExit as exc:  # --help, --version, or argparse's own usage error
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        try:
+            if args.resume and not args.output:
+                raise UsageError("--resume needs --output FILE, the results to resume from")
+            jobs = read_jobs(args, sys.stdin)
+            fake = args.fake or not os.environ.get("GROQ_API_KEY")
+            fake_pause = _fake_pause() if fake else None
+            if args.output:
+                log, done = ResultLog.open(args.output, resume=args.resume, stderr=stderr)
+                if args.resume:
+                    total, jobs = len(jobs), [job for job in jobs if job.index not in done]
+                    stderr.write(f"--resume: {total - len(jobs)} of {total} already succeeded\n")
+                    if not jobs:
+                        return EXIT_OK
+        except UsageError as exc:
+            _error(stderr, str(exc))
+            return EXIT_USAGE
+        display = choose_display(
+            [(job.index, job.prompt) for job in jobs], plain=args.plain, stdout=stdout, stderr=stderr
+        )
+        return trio.run(_amain, args, jobs, display, log, fake_pause, stderr)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except GroqStreamError as exc:
+        _error(stderr, _describe(exc))
+        return EXIT_FAILED
+    except BaseExceptionGroup as group:
+        leaves = list(_leaves(group))
+        if any(isinstance(exc, KeyboardInterrupt) for exc in leaves):
+            return EXIT_INTERRUPTED
+        if not all(isinstance(exc, GroqStreamError) for exc in leaves):
+            raise
+        _error(stderr, _describe(leaves[0]))
+        return EXIT_FAILED
+    finally:
+        if log is not None:
+            log.close()
+
+
+def run() -> NoReturn:
+    """The console script's entry point."""
+    sys.exit(main())

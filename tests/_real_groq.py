@@ -63,8 +63,8 @@ def recordings_or_skip() -> list[tuple[str, Recording]]:
     return load_recordings()
 
 
-def recording_ids(*, status: int | None = 200) -> list[str]:
-    """File stems to parametrize over (only those with ``status``, unless it is ``None``).
+def recording_ids(*, status: int | None = 200, kind: str | None = None) -> list[str]:
+    """File stems to parametrize over: those with this ``status`` and ``kind`` (``None``: any).
 
     When the directory is missing this returns ``[MISSING]``, so the parametrized test runs once
     and skips visibly through :func:`recording_or_skip` instead of being collected away.
@@ -74,7 +74,8 @@ def recording_ids(*, status: int | None = 200) -> list[str]:
     return [
         name
         for name, recording in load_recordings()
-        if status is None or recording.get("status") == status
+        if (status is None or recording.get("status") == status)
+        and (kind is None or recording.get("kind") == kind)
     ]
 
 

@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
@@ -33,7 +33,7 @@ from ._display import Display, choose_display
 from ._errors import AuthenticationError, GroqStreamError
 from ._stream import ChatStream, open_stream
 from ._version import __version__
-from ._wire import ChatCompletion
+from ._wire import ChatCompletion, CompletionChoice
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -90,49 +90,30 @@ class Job:
     prompt: str  # the prompt, or the last user message of a "messages" body
 
 
-@dataclass
-class _RunState:
-    interrupted: bool = False
-    failed: int = 0
-    fatal: GroqStreamError | None = None
-
-
 # --- arguments -----------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
+def _number(text: str, *, minimum: float = 0, kind: type[float] | type[int] = float) -> float:
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, not {text!r}")
+        value = -1
+    if not minimum <= value < float("inf"):
+        what = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {what} >= {minimum}, not {text!r}")
     return value
 
 
-def _retries(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
-    return int(text)
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, not {text!r}")
-    return value
+def _count(minimum: int) -> Callable[[str], int]:
+    return lambda text: int(_number(text, minimum=minimum, kind=int))
 
 
 def _seconds(text: str) -> float | None:
     if text.lower() == "none":
         return None
-    value = _number(text)
-    if value == 0:
+    if _number(text) == 0:
         raise argparse.ArgumentTypeError("expected seconds > 0, or 'none' for no limit")
-    return value
+    return float(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,15 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
     add("prompts", nargs="*", metavar="PROMPT", help="a prompt; each one is a request")
     add("-i", "--input", metavar="FILE", help="JSONL requests, one per line ('-' for stdin)")
     add("-m", "--model", default=DEFAULT_MODEL, help="model (default: %(default)s)")
-    add("--system", metavar="TEXT", help="system message for every prompt")
+    add("--system", metavar="TEXT", help="system message for each prompt (not for messages)")
     add("--temperature", type=_number, metavar="T", help="sampling temperature")
-    add("--max-tokens", type=_positive_int, metavar="N", help="sent as max_completion_tokens")
-    add("-c", "--concurrency", type=_positive_int, default=8, metavar="N",
+    add("--max-tokens", type=_count(1), metavar="N", help="sent as max_completion_tokens")
+    add("-c", "--concurrency", type=_count(1), default=8, metavar="N",
         help="requests in flight at once (default: %(default)s)")  # fmt: skip
     for name in _TIMEOUTS:
         add(f"--{name.replace('_', '-')}", type=_seconds, default=argparse.SUPPRESS,
             metavar="SECONDS", help="override the client's default ('none': no limit)")  # fmt: skip
-    add("--max-retries", type=_retries, default=argparse.SUPPRESS, metavar="N",
+    add("--max-retries", type=_count(0), default=argparse.SUPPRESS, metavar="N",
         help="retries before the first chunk (default: 2)")  # fmt: skip
     add("-o", "--output", metavar="FILE", help="append one JSON line per finished request")
     add("--resume", action="store_true", help="skip requests --output records as successful")
@@ -170,15 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def read_jobs(args: argparse.Namespace, stdin: IO[str] | None) -> list[Job]:
     """The batch, from the positional prompts, ``--input`` or stdin. Raises :class:`UsageError`."""
-    defaults = {
-        key: value
-        for key, value in (
-            ("model", args.model),
-            ("temperature", args.temperature),
-            ("max_completion_tokens", args.max_tokens),
-        )
-        if value is not None
-    }
+    defaults = {"model": args.model, "temperature": args.temperature}
+    defaults["max_completion_tokens"] = args.max_tokens
+    defaults = {key: value for key, value in defaults.items() if value is not None}
     if args.prompts:
         if args.input is not None:
             raise UsageError("give prompts as arguments or with --input, not both")
@@ -187,31 +162,21 @@ def read_jobs(args: argparse.Namespace, stdin: IO[str] | None) -> list[Job]:
             for index, prompt in enumerate(args.prompts)
         ]
     source = args.input
-    if source is None:
-        if stdin is None or stdin.isatty():
-            raise UsageError("no prompts: give them as arguments, or as JSONL with --input FILE")
-        source = "-"
-    if source == "-":
-        if stdin is None:
-            raise UsageError("--input -: there is no stdin to read")
-        jobs = _parse_jsonl(_binary_lines(stdin), "<stdin>", args.system, defaults)
+    if source is None and (stdin is None or stdin.isatty()):
+        raise UsageError("no prompts: give them as arguments, or as JSONL with --input FILE")
+    if source in (None, "-"):
+        source = "<stdin>"
+        lines = getattr(stdin, "buffer", None) or (line.encode() for line in stdin or ())
+        jobs = _parse_jsonl(lines, source, args.system, defaults)
     else:
         try:
-            file = open(source, "rb")  # noqa: SIM115 -- closed below; open errors are usage errors
+            with open(source, "rb") as file:
+                jobs = _parse_jsonl(file, source, args.system, defaults)
         except OSError as exc:
             raise UsageError(f"cannot read --input {source}: {exc.strerror or exc}") from None
-        with file:
-            jobs = _parse_jsonl(file, source, args.system, defaults)
     if not jobs:
-        raise UsageError(f"no prompts: {'stdin' if source == '-' else source} has no requests")
+        raise UsageError(f"no prompts: {source} has no requests")
     return jobs
-
-
-def _binary_lines(stream: IO[str]) -> Iterable[bytes]:
-    buffer = getattr(stream, "buffer", None)
-    if buffer is not None:
-        return buffer  # type: ignore[no-any-return]
-    return (line.encode() for line in stream)
 
 
 def _parse_jsonl(
@@ -235,11 +200,7 @@ def _parse_jsonl(
 
 
 def _job_from_line(
-    index: int,
-    item: dict[str, Any],
-    where: str,
-    system: str | None,
-    defaults: Mapping[str, Any],
+    index: int, item: dict[str, Any], where: str, system: str | None, defaults: Mapping[str, Any]
 ) -> Job:
     if ("prompt" in item) == ("messages" in item):
         which = "not both" if "prompt" in item else "found neither"
@@ -252,12 +213,9 @@ def _job_from_line(
             raise UsageError(f'{where}: "messages" must be a non-empty list')
         prompt = _last_user_text(messages) or f"({len(messages)} messages)"
         return Job(index, {**defaults, **item}, prompt)
-    prompt = item.pop("prompt")
-    line_system = item.pop("system", system)
-    if not isinstance(prompt, str):
-        raise UsageError(f'{where}: "prompt" must be a string')
-    if line_system is not None and not isinstance(line_system, str):
-        raise UsageError(f'{where}: "system" must be a string')
+    prompt, line_system = item.pop("prompt"), item.pop("system", system)
+    if not isinstance(prompt, str) or not isinstance(line_system, (str, type(None))):
+        raise UsageError(f'{where}: "prompt" and "system" must be strings')
     return Job(index, _prompt_request(prompt, line_system, defaults, item), prompt)
 
 
@@ -283,25 +241,48 @@ def _last_user_text(messages: object) -> str:
 class ResultLog:
     """``--output``: one JSON line per finished request, each flushed and fsync'd as it ends."""
 
-    def __init__(self, path: str, file: IO[bytes]) -> None:
-        self.path = path
-        self._file = file
-        self._lock = trio.Lock()
-
-    @classmethod
-    def open(cls, path: str, *, resume: bool, stderr: TextIO) -> tuple[ResultLog, set[int]]:
-        """Open for appending, repair a line cut short by a crash, and return the log with the
-        indexes it records as successful. Raises :class:`UsageError`."""
+    def __init__(self, path: str, *, resume: bool, stderr: TextIO) -> None:
+        """Open for appending and repair a line cut short by a crash; :attr:`succeeded` holds the
+        indexes the file records as successful. Raises :class:`UsageError`."""
         try:
-            file = open(path, "a+b")  # noqa: SIM115 -- the log owns it until close()
+            self._file = open(path, "a+b")  # noqa: SIM115 -- owned until close()
         except OSError as exc:
             raise UsageError(f"cannot open --output {path}: {exc.strerror or exc}") from None
+        self.path = path
+        self._lock = trio.Lock()
         try:
-            done = _scan(file, path, strict=resume, stderr=stderr)
+            self.succeeded = self._scan(strict=resume, stderr=stderr)
         except BaseException:
-            file.close()
+            self._file.close()
             raise
-        return cls(path, file), done
+
+    def _scan(self, *, strict: bool, stderr: TextIO) -> set[int]:
+        """An unreadable last line is a write cut short by a crash: drop it. An unreadable line
+        followed by others is damage: refuse to resume from it rather than guess."""
+        file, done = self._file, set[int]()
+        file.seek(0)
+        offset, bad, ends_cleanly = 0, None, True  # bad: (line number, offset) of the last line
+        for number, line in enumerate(file, 1):
+            if bad is not None and strict:
+                raise UsageError(f"{self.path} line {bad[0]}: not valid JSON; fix or remove it")
+            bad, start, offset = None, offset, offset + len(line)
+            ends_cleanly = line.endswith(b"\n")
+            if not line.strip():
+                continue
+            try:
+                record = msgspec.json.decode(line)
+            except msgspec.DecodeError:
+                bad = (number, start)
+                continue
+            index = record.get("index") if isinstance(record, dict) else None
+            if isinstance(index, int) and record.get("error") is None:
+                done.add(index)
+        if bad is not None:
+            file.truncate(bad[1])
+            stderr.write(f"{PROG}: note: {self.path} line {bad[0]} was cut short; dropped it\n")
+        elif not ends_cleanly:
+            file.write(b"\n")
+        return done
 
     def append(self, record: Mapping[str, Any]) -> None:
         self._file.write(_ENCODER.encode(record) + b"\n")
@@ -310,7 +291,7 @@ class ResultLog:
 
     async def write(self, record: Mapping[str, Any]) -> None:
         """Append ``record`` off the event loop. Shielded: a finished result is written even if
-        Ctrl-C arrives meanwhile (it takes one small disk write, so it cannot hang)."""
+        Ctrl-C arrives meanwhile (one small write; abandoning it could only lose it)."""
         with trio.CancelScope(shield=True):
             async with self._lock:
                 await trio.to_thread.run_sync(self.append, record)
@@ -319,71 +300,32 @@ class ResultLog:
         self._file.close()
 
 
-def _scan(file: IO[bytes], path: str, *, strict: bool, stderr: TextIO) -> set[int]:
-    """Successful indexes in ``file``. An unreadable last line is a write cut short by a crash:
-    it is dropped. An unreadable line before others is damage, refused when resuming."""
-    file.seek(0)
-    done: set[int] = set()
-    offset = 0
-    bad: tuple[int, int] | None = None  # (line number, offset) of the latest unreadable line
-    ends_cleanly = True
-    for number, line in enumerate(file, 1):
-        if bad is not None and strict:
-            raise UsageError(f"{path} line {bad[0]}: not valid JSON; fix or remove that line")
-        bad = None
-        start, offset = offset, offset + len(line)
-        ends_cleanly = line.endswith(b"\n")
-        if not line.strip():
-            continue
-        try:
-            record = msgspec.json.decode(line)
-        except msgspec.DecodeError:
-            bad = (number, start)
-            continue
-        index = record.get("index") if isinstance(record, dict) else None
-        if isinstance(index, int) and record.get("error") is None:
-            done.add(index)
-    if bad is not None:
-        file.truncate(bad[1])
-        stderr.write(f"{PROG}: note: {path} line {bad[0]} was cut short; dropped it\n")
-    elif not ends_cleanly:
-        file.write(b"\n")
-    return done
-
-
 def _record(
-    job: Job,
-    completion: ChatCompletion | None,
-    error: GroqStreamError | None,
-    stream: ChatStream | None,
-    duration: float,
+    job: Job, stream: ChatStream | None, error: GroqStreamError | None, duration: float
 ) -> dict[str, Any]:
-    choice = completion.choices[0] if completion is not None and completion.choices else None
-    message = choice.message if choice is not None else None
-    usage = completion.usage if completion is not None else None
-    metrics = stream.metrics if stream is not None else None
-    ttfc = metrics.time_to_first_chunk if metrics is not None else None
+    completion = stream.completion if stream is not None else ChatCompletion()
+    choice = completion.choices[0] if completion.choices else CompletionChoice()
+    calls = choice.message.tool_calls or []
+    usage = msgspec.structs.asdict(completion.usage) if completion.usage else None
+    ttfc = stream.metrics.time_to_first_chunk if stream is not None else None
     return {
         "index": job.index,
-        "request_id": (completion.request_id if completion is not None else None)
-        or (stream.request_id if stream is not None else getattr(error, "request_id", None)),
-        "model": (completion.model if completion is not None else "") or job.request.get("model"),
+        "request_id": completion.request_id
+        or (stream.request_id if stream else getattr(error, "request_id", None)),
+        "model": completion.model or job.request.get("model"),
         "prompt": job.prompt,
-        "text": completion.text if completion is not None else "",
-        "reasoning": message.reasoning if message is not None else None,
+        "text": completion.text,
+        "reasoning": choice.message.reasoning,
         "tool_calls": [
-            {"id": call.id, "type": call.type, "function": msgspec.structs.asdict(call.function)}
-            for call in (message.tool_calls or [])
+            {"id": c.id, "type": c.type, "function": msgspec.structs.asdict(c.function)}
+            for c in calls
         ]
-        if message is not None
-        else None,
-        "finish_reason": choice.finish_reason if choice is not None else None,
-        "usage": {k: v for k, v in msgspec.structs.asdict(usage).items() if v is not None}
-        if usage is not None
-        else None,
-        "time_to_first_chunk": round(ttfc, 4) if ttfc is not None else None,
+        or None,
+        "finish_reason": choice.finish_reason,
+        "usage": {k: v for k, v in usage.items() if v is not None} if usage else None,
+        "time_to_first_chunk": None if ttfc is None else round(ttfc, 4),
         "duration": round(duration, 4),
-        "attempts": metrics.attempts if metrics is not None else (error.attempts if error else 1),
+        "attempts": stream.metrics.attempts if stream else error.attempts if error else 1,
         "error": None if error is None else {"type": type(error).__name__, "message": str(error)},
     }
 
@@ -391,75 +333,75 @@ def _record(
 # --- the run -------------------------------------------------------------------------------------
 
 
-async def _run_job(
-    client: GroqClient, job: Job, display: Display, log: ResultLog | None, state: _RunState
-) -> None:
-    display.started(job.index)
-    began = trio.current_time()
-    stream: ChatStream | None = None
-    error: GroqStreamError | None = None
-    try:
-        async with open_stream(client, request=job.request) as stream:
-            async for chunk in stream:
-                text = ""
-                for choice in chunk.choices:
-                    if choice.index == 0:
-                        text = choice.delta.content or ""
-                display.chunk(job.index, text)
-    except GroqStreamError as exc:
-        error = exc
-    completion = stream.completion if stream is not None else None
-    duration = stream.metrics.duration if stream is not None else None
-    if duration is None:
-        duration = trio.current_time() - began
-    if log is not None:
-        await log.write(_record(job, completion, error, stream, duration))
-    display.finished(job.index, error=_describe(error) if error else None, seconds=duration)
-    if error is not None:
-        state.failed += 1
-        if isinstance(error, AuthenticationError) and state.fatal is None:
-            state.fatal = error  # every other request would fail the same way
+@dataclass
+class _Batch:
+    """One run of the command: its jobs, where their results go, and how it ended."""
 
+    jobs: Sequence[Job]
+    display: Display
+    log: ResultLog | None
+    concurrency: int
+    interrupted: bool = False
+    failed: int = 0
+    fatal: GroqStreamError | None = None  # an error that dooms every request (a bad key)
 
-async def _run_batch(
-    client: GroqClient,
-    jobs: Sequence[Job],
-    display: Display,
-    log: ResultLog | None,
-    state: _RunState,
-    concurrency: int,
-) -> None:
-    """Start each job once a slot is free (and the rate limits allow), so a batch of thousands
-    holds at most ``concurrency`` tasks and connections."""
-    slots = trio.Semaphore(concurrency)
+    async def run(self, client: GroqClient) -> None:
+        """Start each job once a slot is free (and the rate limits allow), so a batch of
+        thousands holds at most ``concurrency`` tasks and connections. Ctrl-C cancels it all."""
+        slots = trio.Semaphore(self.concurrency)
 
-    async def job_task(job: Job, cancel_scope: trio.CancelScope) -> None:
+        async def job_task(job: Job) -> None:
+            try:
+                await self._run_job(client, job)
+            finally:
+                slots.release()
+            if self.fatal is not None:
+                nursery.cancel_scope.cancel()
+
+        with self.display:
+            async with trio.open_nursery() as nursery:
+                if threading.current_thread() is threading.main_thread():
+                    await nursery.start(self._watch_sigint, nursery.cancel_scope)
+                nursery.start_soon(self.display.animate)
+                async with trio.open_nursery() as jobs:
+                    for job in self.jobs:
+                        await slots.acquire()
+                        await client.wait_for_rate_limits()
+                        jobs.start_soon(job_task, job)
+                nursery.cancel_scope.cancel()  # stop the animation and the Ctrl-C watcher
+
+    async def _run_job(self, client: GroqClient, job: Job) -> None:
+        self.display.started(job.index)
+        began = trio.current_time()
+        stream: ChatStream | None = None
+        error: GroqStreamError | None = None
         try:
-            await _run_job(client, job, display, log, state)
-        finally:
-            slots.release()
-        if state.fatal is not None:
-            cancel_scope.cancel()
+            async with open_stream(client, request=job.request) as stream:
+                async for chunk in stream:
+                    text = [c.delta.content for c in chunk.choices if c.index == 0]
+                    self.display.chunk(job.index, (text[0] if text else None) or "")
+        except GroqStreamError as exc:
+            error = exc
+        duration = stream.metrics.duration if stream is not None else None
+        if duration is None:
+            duration = trio.current_time() - began
+        if self.log is not None:
+            await self.log.write(_record(job, stream, error, duration))
+        self.display.finished(job.index, error=_describe(error) if error else None, seconds=duration)
+        if error is not None:
+            self.failed += 1
+            if isinstance(error, AuthenticationError):
+                self.fatal = error
 
-    async with trio.open_nursery() as nursery:
-        for job in jobs:
-            await slots.acquire()
-            await client.wait_for_rate_limits()
-            nursery.start_soon(job_task, job, nursery.cancel_scope)
-
-
-async def _cancel_on_sigint(
-    scope: trio.CancelScope,
-    state: _RunState,
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    with trio.open_signal_receiver(signal.SIGINT) as signals:
-        task_status.started()
-        async for _ in signals:
-            state.interrupted = True
-            scope.cancel()
-            return  # a second Ctrl-C during cleanup is a plain KeyboardInterrupt again
+    async def _watch_sigint(
+        self, scope: trio.CancelScope, *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            task_status.started()
+            async for _ in signals:
+                self.interrupted = True
+                scope.cancel()
+                return  # a second Ctrl-C during cleanup is a plain KeyboardInterrupt again
 
 
 @asynccontextmanager
@@ -467,8 +409,8 @@ async def _open_client(
     args: argparse.Namespace, fake_pause: float | None, stderr: TextIO
 ) -> AsyncIterator[GroqClient]:
     """A client for Groq, or for the built-in fake server when ``fake_pause`` is not ``None``."""
-    settings = {name: getattr(args, name) for name in (*_TIMEOUTS, "max_retries")}
-    settings = {name: value for name, value in settings.items() if value is not argparse.SUPPRESS}
+    names = (*_TIMEOUTS, "max_retries")
+    settings = {name: getattr(args, name) for name in names if hasattr(args, name)}
     if fake_pause is None:
         async with GroqClient(**settings) as client:
             yield client
@@ -505,31 +447,10 @@ def _fake_handler(pause: float) -> Handler:
 
 
 async def _amain(
-    args: argparse.Namespace,
-    jobs: Sequence[Job],
-    display: Display,
-    log: ResultLog | None,
-    fake_pause: float | None,
-    stderr: TextIO,
-) -> int:
-    state = _RunState()
+    args: argparse.Namespace, batch: _Batch, fake_pause: float | None, stderr: TextIO
+) -> None:
     async with _open_client(args, fake_pause, stderr) as client:
-        with display:
-            async with trio.open_nursery() as nursery:
-                if threading.current_thread() is threading.main_thread():
-                    await nursery.start(_cancel_on_sigint, nursery.cancel_scope, state)
-                nursery.start_soon(display.animate)
-                await _run_batch(client, jobs, display, log, state, args.concurrency)
-                nursery.cancel_scope.cancel()  # stop the animation and the Ctrl-C watcher
-    stderr.write(display.summary(interrupted=state.interrupted) + "\n")
-    if state.interrupted:
-        if log is not None:
-            stderr.write(f"interrupted: finished results are in {log.path}; add --resume\n")
-        return EXIT_INTERRUPTED
-    if state.fatal is not None:
-        _error(stderr, _describe(state.fatal))
-        return EXIT_FAILED
-    return EXIT_FAILED if state.failed else EXIT_OK
+        await batch.run(client)
 
 
 # --- entry points --------------------------------------------------------------------------------
@@ -541,24 +462,6 @@ def _describe(error: BaseException) -> str:
 
 def _error(stderr: TextIO, message: str) -> None:
     stderr.write(f"{PROG}: error: {message}\n")
-
-
-def _fake_pause() -> float:
-    text = os.environ.get(FAKE_PAUSE_ENV)
-    if text is None:
-        return DEFAULT_FAKE_PAUSE
-    try:
-        return _number(text)
-    except argparse.ArgumentTypeError as exc:
-        raise UsageError(f"{FAKE_PAUSE_ENV}: {exc}") from None
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -574,35 +477,44 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.resume and not args.output:
                 raise UsageError("--resume needs --output FILE, the results to resume from")
             jobs = read_jobs(args, sys.stdin)
-            fake = args.fake or not os.environ.get("GROQ_API_KEY")
-            fake_pause = _fake_pause() if fake else None
+            fake_pause = None
+            if args.fake or not os.environ.get("GROQ_API_KEY"):
+                pause = os.environ.get(FAKE_PAUSE_ENV, str(DEFAULT_FAKE_PAUSE))
+                try:
+                    fake_pause = _number(pause)
+                except argparse.ArgumentTypeError as exc:
+                    raise UsageError(f"{FAKE_PAUSE_ENV}: {exc}") from None
             if args.output:
-                log, done = ResultLog.open(args.output, resume=args.resume, stderr=stderr)
-                if args.resume:
-                    total, jobs = len(jobs), [job for job in jobs if job.index not in done]
-                    stderr.write(f"--resume: {total - len(jobs)} of {total} already succeeded\n")
-                    if not jobs:
-                        return EXIT_OK
+                log = ResultLog(args.output, resume=args.resume, stderr=stderr)
+            if args.resume and log is not None:
+                total, jobs = len(jobs), [job for job in jobs if job.index not in log.succeeded]
+                stderr.write(f"--resume: {total - len(jobs)} of {total} already succeeded\n")
+                if not jobs:
+                    return EXIT_OK
         except UsageError as exc:
             _error(stderr, str(exc))
             return EXIT_USAGE
-        display = choose_display(
-            [(job.index, job.prompt) for job in jobs], plain=args.plain, stdout=stdout, stderr=stderr
-        )
-        return trio.run(_amain, args, jobs, display, log, fake_pause, stderr)
+        prompts = [(job.index, job.prompt) for job in jobs]
+        display = choose_display(prompts, plain=args.plain, stdout=stdout, stderr=stderr)
+        batch = _Batch(jobs, display, log, args.concurrency)
+        trio.run(_amain, args, batch, fake_pause, stderr)
+        stderr.write(display.summary(interrupted=batch.interrupted) + "\n")
+        if batch.interrupted:
+            if log is not None:
+                stderr.write(f"interrupted: finished results are in {log.path}; add --resume\n")
+            return EXIT_INTERRUPTED
+        if batch.fatal is not None:
+            _error(stderr, _describe(batch.fatal))
+        return EXIT_FAILED if batch.failed else EXIT_OK
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except GroqStreamError as exc:
+    except GroqStreamError as exc:  # setup: a bad base URL, say
         _error(stderr, _describe(exc))
         return EXIT_FAILED
-    except BaseExceptionGroup as group:
-        leaves = list(_leaves(group))
-        if any(isinstance(exc, KeyboardInterrupt) for exc in leaves):
-            return EXIT_INTERRUPTED
-        if not all(isinstance(exc, GroqStreamError) for exc in leaves):
+    except BaseExceptionGroup as group:  # Ctrl-C again while cleaning up, inside a nursery
+        if group.subgroup(KeyboardInterrupt) is None:
             raise
-        _error(stderr, _describe(leaves[0]))
-        return EXIT_FAILED
+        return EXIT_INTERRUPTED
     finally:
         if log is not None:
             log.close()

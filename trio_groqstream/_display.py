@@ -141,9 +141,7 @@ class PlainDisplay(Display):
     ends, followed by one ``[3] -- done ...`` or ``[3] -- failed: ...`` line.
     """
 
-    def __init__(
-        self, prompts: Sequence[tuple[int, str]], *, out: TextIO, stderr: TextIO
-    ) -> None:
+    def __init__(self, prompts: Sequence[tuple[int, str]], *, out: TextIO, stderr: TextIO) -> None:
         super().__init__(prompts, stderr=stderr)
         self._out = out
         self._pending: dict[int, list[str]] = {}  # text since the last newline, per prompt

@@ -167,7 +167,7 @@ class Chunker:
 
 
 def merge_headers(base: Iterable[tuple[str, str]], extra: Iterable[tuple[str, str]]) -> HeaderPairs:
-    """``base`` with each header in ``extra`` replacing the same name (case-insensitive) or added."""
+    """``base`` with each header of ``extra`` replacing its namesake (case-insensitive) or added."""
     merged = list(base)
     for name, value in extra:
         key = name.lower()
@@ -241,7 +241,9 @@ def stream_reply(
     if keepalive_every is not None and keepalive_every < 1:
         raise ValueError(f"keepalive_every must be None or >= 1, not {keepalive_every!r}")
     keepalive = KEEPALIVE.replace(b"\n", b"\r\n") if crlf else KEEPALIVE
-    framed = [event if isinstance(event, bytes) else sse_event(event, crlf=crlf) for event in events]
+    framed = [
+        event if isinstance(event, bytes) else sse_event(event, crlf=crlf) for event in events
+    ]
     if done:
         framed.append(sse_event("[DONE]", crlf=crlf))
     parts: list[bytes] = []

@@ -39,8 +39,8 @@ __all__ = [
 
 _MODEL = DEFAULT_MODEL
 _TPM = (
-    f"on tokens per minute (TPM): Limit 6000, Used 5914, Requested 1822. Please try again in "
-    f"17.359s. Visit https://console.groq.com/docs/rate-limits for more information."
+    "on tokens per minute (TPM): Limit 6000, Used 5914, Requested 1822. Please try again in "
+    "17.359s. Visit https://console.groq.com/docs/rate-limits for more information."
 )
 # (message, type, code) by status, in the words real Groq uses where they are known.
 _DEFAULTS: dict[int, tuple[str, str, str | None]] = {

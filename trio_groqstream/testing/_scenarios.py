@@ -5,7 +5,7 @@ a role chunk carrying ``x_groq.id``, one chunk per token-ish piece, a finish chu
 ``x_groq.usage`` and at the top level, optionally the ``choices: []`` usage chunk, then
 ``data: [DONE]``. Options are keyword-only and shared where they mean the same thing:
 
-* ``model``, ``request_id`` (also sent as ``x-request-id``), ``headers`` (extra or replacing headers)
+* ``model``, ``request_id`` (also the ``x-request-id`` header), ``headers`` (extra or replacing)
 * ``include_usage``: add the extra usage chunk that ``stream_options.include_usage`` asks for
 * ``crlf``: CRLF line endings; ``keepalive_every``: a ``: keep-alive`` comment every N events
 * ``pause``: seconds between parts; ``write_size``: split writes (``1`` = byte trickle)
@@ -46,7 +46,8 @@ __all__ = [
 ]
 
 _TOOL_USE_FAILED = (
-    "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details."
+    "Failed to call a function. Please adjust your prompt. "
+    "See 'failed_generation' for more details."
 )
 
 
@@ -158,7 +159,7 @@ def tool_call_reply(
     events = [chunker.role(content=None)]
     events.extend(chunker.chunk({"content": piece}) for piece in text_pieces)
     tokens = len(text_pieces)
-    for index, ((name, arguments), call_id) in enumerate(zip(calls, ids)):
+    for index, ((name, arguments), call_id) in enumerate(zip(calls, ids, strict=True)):
         tokens += 1 + len(split_pieces(arguments))
         if not fragmented:
             call = {
@@ -225,7 +226,9 @@ def reasoning_reply(
     answer = split_pieces(text)
     events = [chunker.role()]
     for piece in thought:
-        delta = {"reasoning": piece} if channel is None else {"reasoning": piece, "channel": channel}
+        delta = (
+            {"reasoning": piece} if channel is None else {"reasoning": piece, "channel": channel}
+        )
         events.append(chunker.chunk(delta))
     events.extend(chunker.chunk({"content": piece}) for piece in answer)
     _events_end(

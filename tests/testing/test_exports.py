@@ -1,0 +1,63 @@
+"""The public surface of trio_groqstream.testing, and that the package root stays free of it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import trio_groqstream.testing as testing
+
+EXPECTED = {
+    "CHAT_COMPLETIONS_PATH",
+    "DONE",
+    "FAKE_API_KEY",
+    "KEEPALIVE",
+    "Drop",
+    "FakeGroq",
+    "Handler",
+    "MockGroq",
+    "Part",
+    "Pause",
+    "RecordedRequest",
+    "Reply",
+    "ServerStats",
+    "Stall",
+    "drop_reply",
+    "echo_handler",
+    "echo_text",
+    "eof_reply",
+    "headers_never_reply",
+    "http_error_reply",
+    "in_stream_error_reply",
+    "keepalive_only_reply",
+    "mock_transport",
+    "non_sse_reply",
+    "open_fake_groq",
+    "reasoning_reply",
+    "replay_reply",
+    "sse_event",
+    "stall_reply",
+    "text_reply",
+    "tool_call_reply",
+    "trickle_reply",
+}
+
+
+def test_all_lists_exactly_the_public_names() -> None:
+    assert set(testing.__all__) == EXPECTED
+    assert len(testing.__all__) == len(EXPECTED)
+    for name in EXPECTED:
+        assert getattr(testing, name) is not None
+    public = {name for name in vars(testing) if not name.startswith("_")}
+    assert public == EXPECTED
+
+
+def test_the_package_root_does_not_import_testing() -> None:
+    code = (
+        "import sys, trio_groqstream; "
+        "print(any(m.startswith('trio_groqstream.testing') for m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "False"

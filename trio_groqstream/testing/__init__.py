@@ -1,0 +1,108 @@
+"""Test your Groq streaming code against a fake Groq: scripted streams, errors and network faults.
+
+Two fakes answer the same scripts:
+
+* :func:`open_fake_groq` runs a real HTTP/1.1 server on ``127.0.0.1`` (a free port). Use it for
+  anything about connections: timeouts, resets, keep-alive, and proving that a cancelled stream
+  closed its connection (``stats().closed_by_client``, :meth:`FakeGroq.wait_idle`).
+* :class:`MockGroq` (or :func:`mock_transport`) answers in-process through
+  ``httpx.MockTransport``: no sockets, for tests of what the client makes of the bytes.
+
+Each request gets the next reply given to ``push()``, then whatever the handler returns (by
+default :func:`echo_handler`: ``"You said: <last user message>"``, streamed word by word). A
+:class:`Reply` is plain data, built by the scenario functions (``text_reply``,
+``tool_call_reply``, ``http_error_reply``, ``drop_reply``, ``stall_reply``, ``replay_reply``, ...)
+or by hand from bytes and the faults :class:`Pause`, :class:`Stall` and :class:`Drop`::
+
+    import pytest
+    import trio
+    from trio_groqstream.testing import FAKE_API_KEY, open_fake_groq, stall_reply, text_reply
+
+    async def test_my_app(autojump_clock):
+        async with open_fake_groq() as fake:
+            fake.push(text_reply("Hello there!"), stall_reply("Hel"))
+            app = MyApp(base_url=fake.base_url, api_key=FAKE_API_KEY)
+            assert await app.ask("hi") == "Hello there!"
+            with trio.fail_after(5):
+                with pytest.raises(MyTimeout):  # the second answer stalls after "Hel"
+                    await app.ask("hi again")
+                await fake.wait_idle()
+            assert fake.stats().closed_by_client == 1  # the app hung up, as it should
+            assert fake.requests[0].json["messages"][-1]["content"] == "hi"
+
+The server's bytes follow what real Groq sends (see the recorded streams replayed by
+:func:`replay_reply`): one SSE event per HTTP chunk, Groq's key order, ``x_groq`` ids equal to the
+``x-request-id`` header, rate-limit headers, usage in the finish chunk. ``autojump_clock`` turns
+every :class:`Pause` into an instant jump, so timeout tests take no real time.
+
+The package root ``trio_groqstream`` does not import this module; it needs ``h11``
+(``pip install trio-groqstream[testing]``).
+"""
+
+from ._chunks import DONE as DONE
+from ._chunks import KEEPALIVE as KEEPALIVE
+from ._chunks import sse_event as sse_event
+from ._faults import drop_reply as drop_reply
+from ._faults import eof_reply as eof_reply
+from ._faults import headers_never_reply as headers_never_reply
+from ._faults import http_error_reply as http_error_reply
+from ._faults import keepalive_only_reply as keepalive_only_reply
+from ._faults import non_sse_reply as non_sse_reply
+from ._faults import stall_reply as stall_reply
+from ._mock import MockGroq as MockGroq
+from ._mock import mock_transport as mock_transport
+from ._replay import replay_reply as replay_reply
+from ._replies import Drop as Drop
+from ._replies import Part as Part
+from ._replies import Pause as Pause
+from ._replies import Reply as Reply
+from ._replies import Stall as Stall
+from ._requests import CHAT_COMPLETIONS_PATH as CHAT_COMPLETIONS_PATH
+from ._requests import FAKE_API_KEY as FAKE_API_KEY
+from ._requests import Handler as Handler
+from ._requests import RecordedRequest as RecordedRequest
+from ._scenarios import echo_handler as echo_handler
+from ._scenarios import echo_text as echo_text
+from ._scenarios import in_stream_error_reply as in_stream_error_reply
+from ._scenarios import reasoning_reply as reasoning_reply
+from ._scenarios import text_reply as text_reply
+from ._scenarios import tool_call_reply as tool_call_reply
+from ._scenarios import trickle_reply as trickle_reply
+from ._server import FakeGroq as FakeGroq
+from ._server import ServerStats as ServerStats
+from ._server import open_fake_groq as open_fake_groq
+
+__all__ = [
+    "CHAT_COMPLETIONS_PATH",
+    "DONE",
+    "FAKE_API_KEY",
+    "KEEPALIVE",
+    "Drop",
+    "FakeGroq",
+    "Handler",
+    "MockGroq",
+    "Part",
+    "Pause",
+    "RecordedRequest",
+    "Reply",
+    "ServerStats",
+    "Stall",
+    "drop_reply",
+    "echo_handler",
+    "echo_text",
+    "eof_reply",
+    "headers_never_reply",
+    "http_error_reply",
+    "in_stream_error_reply",
+    "keepalive_only_reply",
+    "mock_transport",
+    "non_sse_reply",
+    "open_fake_groq",
+    "reasoning_reply",
+    "replay_reply",
+    "sse_event",
+    "stall_reply",
+    "text_reply",
+    "tool_call_reply",
+    "trickle_reply",
+]

@@ -1,0 +1,352 @@
+"""A real HTTP/1.1 fake Groq server on 127.0.0.1, built on trio and h11.
+
+Why a socket and not only a mock transport: timeouts, disconnects and connection reuse happen in
+the client's HTTP stack, and the one way to prove that a cancelled stream closed its connection is
+to ask the other end. So while it writes a response the server also watches the socket, and its
+:meth:`FakeGroq.stats` count the connections the client closed before a response ended.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import asdict, dataclass
+from functools import partial
+from http import HTTPStatus
+
+import h11
+import trio
+
+from ._replies import Drop, Pause, Reply
+from ._requests import FAKE_API_KEY, Handler, RecordedRequest, Responder
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["FakeGroq", "ServerStats", "open_fake_groq"]
+
+_RECEIVE_SIZE = 65536
+_FRAMING = frozenset({"content-length", "transfer-encoding"})
+_BAD_REQUEST = b'{"error":{"message":"Bad Request","type":"invalid_request_error"}}\n'
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    """A snapshot of the server's counters (take a new one with :meth:`FakeGroq.stats`).
+
+    Attributes:
+        connections_opened: TCP connections accepted so far.
+        connections_open: Connections open now.
+        max_connections_open: The most open at once (proves a client's pool limit).
+        active_responses: Responses being written now (including ones paused or stalled).
+        max_active_responses: The most written at once (proves concurrency).
+        closed_by_client: Responses cut short because the client closed the connection, which is
+            what a client must do when a stream is cancelled or times out.
+        requests: Requests received (refused ones included).
+        responses_completed: Responses written to the end.
+    """
+
+    connections_opened: int = 0
+    connections_open: int = 0
+    max_connections_open: int = 0
+    active_responses: int = 0
+    max_active_responses: int = 0
+    closed_by_client: int = 0
+    requests: int = 0
+    responses_completed: int = 0
+
+
+@dataclass
+class _Counters:
+    connections_opened: int = 0
+    connections_open: int = 0
+    max_connections_open: int = 0
+    active_responses: int = 0
+    max_active_responses: int = 0
+    closed_by_client: int = 0
+    requests: int = 0
+    responses_completed: int = 0
+
+
+@dataclass
+class _Progress:
+    """How one response ended. The writer and the socket watcher fill it in."""
+
+    completed: bool = False  # the terminator was handed to the kernel
+    client_gone: bool = False  # EOF or an error on the socket, seen by either task
+    dropped: bool = False  # a Drop() part ended it
+
+
+def _send(conn: h11.Connection, event: h11.Event) -> bytes:
+    data = conn.send(event)
+    assert data is not None  # only ConnectionClosed gives None, and it is never sent here
+    return data
+
+
+def _response_head(reply: Reply) -> h11.Response:
+    headers = [(k, v) for k, v in reply.headers if k.lower() not in _FRAMING]
+    if reply.chunked:
+        headers.append(("transfer-encoding", "chunked"))
+    else:
+        length = sum(len(part) for part in reply.body if isinstance(part, bytes))
+        headers.append(("content-length", str(length)))
+    try:
+        reason = HTTPStatus(reply.status).phrase.encode()
+    except ValueError:  # 498, 499: Groq's own codes
+        reason = b""
+    return h11.Response(
+        status_code=reply.status,
+        headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+        reason=reason,
+    )
+
+
+class FakeGroq(Responder):
+    """A running fake Groq server. Get one from :func:`open_fake_groq`.
+
+    Attributes:
+        base_url: ``"http://127.0.0.1:<port>"``; give it to the client as its base URL.
+        api_key: The key the server accepts (see ``check_auth``).
+        requests: Every request received, in order (:class:`RecordedRequest`).
+        handler: Answers requests once the pushed replies are used up; settable at any time.
+        handler_errors: Exceptions the handler raised (each answered with a 500).
+    """
+
+    def __init__(self, handler: Handler | None, *, api_key: str, check_auth: bool) -> None:
+        super().__init__(handler, api_key=api_key, check_auth=check_auth)
+        self.port = 0
+        self._counts = _Counters()
+        self._lot = trio.lowlevel.ParkingLot()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stats(self) -> ServerStats:
+        """The counters, as a snapshot. Not a checkpoint.
+
+        A client can finish reading a response before the server's task has noted that it ended:
+        ``await wait_idle()`` (or ``wait_closed()``) first, then assert on the counts.
+        """
+        return ServerStats(**asdict(self._counts))
+
+    async def wait_idle(self) -> None:
+        """Return once no response is being written. A checkpoint; event-driven, no polling.
+
+        After a client cancels a stream, this returns as soon as the server has seen the
+        connection close; then ``stats().closed_by_client`` tells whether it did.
+        """
+        await trio.lowlevel.checkpoint()
+        while self._counts.active_responses:
+            await self._lot.park()
+
+    async def wait_closed(self) -> None:
+        """Return once no connection is open (the client closed its pool, or every socket)."""
+        await trio.lowlevel.checkpoint()
+        while self._counts.connections_open:
+            await self._lot.park()
+
+    async def wait_requests(self, count: int) -> None:
+        """Return once at least ``count`` requests have arrived: sync without sleeping."""
+        await trio.lowlevel.checkpoint()
+        while len(self.requests) < count:
+            await self._lot.park()
+
+    def _changed(self) -> None:
+        self._lot.unpark_all()
+
+    # --- per connection -------------------------------------------------------------------------
+
+    async def _handle_connection(self, stream: trio.SocketStream) -> None:
+        counts = self._counts
+        counts.connections_opened += 1
+        counts.connections_open += 1
+        counts.max_connections_open = max(counts.max_connections_open, counts.connections_open)
+        self._changed()
+        try:
+            await self._serve(stream)
+        finally:
+            try:
+                await trio.aclose_forcefully(stream)
+            finally:
+                counts.connections_open -= 1
+                self._changed()
+
+    async def _serve(self, stream: trio.SocketStream) -> None:
+        conn = h11.Connection(h11.SERVER)
+        while True:
+            try:
+                request = await self._receive_request(conn, stream)
+            except h11.RemoteProtocolError:
+                await self._send_bad_request(conn, stream)
+                return
+            if request is None:
+                return
+            self._counts.requests += 1
+            reply = self.reply_for(request)
+            self._changed()
+            if not await self._respond(conn, stream, reply):
+                return
+            if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                return  # one side asked for "Connection: close"
+            conn.start_next_cycle()
+
+    async def _receive_request(
+        self, conn: h11.Connection, stream: trio.SocketStream
+    ) -> RecordedRequest | None:
+        """The next whole request, or ``None`` once the client has closed the connection."""
+        head: h11.Request | None = None
+        body: list[bytes] = []
+        while True:
+            event = conn.next_event()
+            if event is h11.NEED_DATA:
+                try:
+                    data = await stream.receive_some(_RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return None
+                conn.receive_data(data)  # b"" = EOF, which h11 turns into ConnectionClosed
+            elif isinstance(event, h11.Request):
+                head = event
+            elif isinstance(event, h11.Data):
+                body.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage) and head is not None:
+                return RecordedRequest(
+                    method=head.method.decode("latin-1"),
+                    target=head.target.decode("latin-1"),
+                    headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers],
+                    body=b"".join(body),
+                )
+            else:  # ConnectionClosed (or PAUSED, which a client never causes here)
+                return None
+
+    async def _send_bad_request(self, conn: h11.Connection, stream: trio.SocketStream) -> None:
+        if conn.our_state not in {h11.IDLE, h11.SEND_RESPONSE}:
+            return
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(_BAD_REQUEST)).encode()),
+            (b"connection", b"close"),
+        ]
+        with suppress(h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+            data = _send(
+                conn, h11.Response(status_code=400, headers=headers, reason=b"Bad Request")
+            )
+            data += _send(conn, h11.Data(data=_BAD_REQUEST)) + _send(conn, h11.EndOfMessage())
+            await stream.send_all(data)
+
+    async def _respond(self, conn: h11.Connection, stream: trio.SocketStream, reply: Reply) -> bool:
+        """Write ``reply``, watching for the client leaving. True if the connection lives on."""
+        counts = self._counts
+        counts.active_responses += 1
+        counts.max_active_responses = max(counts.max_active_responses, counts.active_responses)
+        progress = _Progress()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch, conn, stream, progress, nursery.cancel_scope)
+                await self._write(conn, stream, reply, progress)
+                nursery.cancel_scope.cancel()
+        finally:
+            counts.active_responses -= 1
+            if progress.completed:
+                counts.responses_completed += 1
+            elif progress.client_gone:
+                counts.closed_by_client += 1
+            self._changed()
+        if progress.dropped:
+            # SO_LINGER 0 makes close() send a reset, like a crashed upstream or a proxy timeout.
+            with suppress(OSError):
+                stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            await trio.aclose_forcefully(stream)
+        return progress.completed and not progress.client_gone
+
+    @staticmethod
+    async def _watch(
+        conn: h11.Connection,
+        stream: trio.SocketStream,
+        progress: _Progress,
+        scope: trio.CancelScope,
+    ) -> None:
+        """Read while a response is written: EOF or an error means the client left.
+
+        Bytes that arrive (a pipelined request) go into h11's buffer for the next cycle.
+        """
+        try:
+            while data := await stream.receive_some(_RECEIVE_SIZE):
+                conn.receive_data(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        progress.client_gone = True
+        scope.cancel()
+
+    @staticmethod
+    async def _write(
+        conn: h11.Connection, stream: trio.SocketStream, reply: Reply, progress: _Progress
+    ) -> None:
+        try:
+            for step in reply.before_headers:
+                if isinstance(step, Pause):
+                    await trio.sleep(step.seconds)
+                else:
+                    await trio.sleep_forever()
+            await stream.send_all(_send(conn, _response_head(reply)))
+            for part in reply.body:
+                if isinstance(part, bytes):
+                    for piece in reply.writes(part):
+                        await stream.send_all(_send(conn, h11.Data(data=piece)))
+                elif isinstance(part, Pause):
+                    await trio.sleep(part.seconds)
+                elif isinstance(part, Drop):
+                    progress.dropped = True
+                    return
+                else:
+                    await trio.sleep_forever()
+            await stream.send_all(_send(conn, h11.EndOfMessage()))
+            # Set before any other checkpoint: a client that read the whole response may close
+            # at once, and that must not count as closing early.
+            progress.completed = True
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            progress.client_gone = True
+
+
+@asynccontextmanager
+async def open_fake_groq(
+    handler: Handler | None = None, *, api_key: str = FAKE_API_KEY, check_auth: bool = True
+) -> AsyncIterator[FakeGroq]:
+    """Run a fake Groq server on ``127.0.0.1`` (a free port) for the duration of the block.
+
+    Args:
+        handler: Answers each request once the pushed replies are used up; by default
+            :func:`echo_handler`, which streams ``"You said: <last user message>"``.
+        api_key: The key the server accepts.
+        check_auth: Answer 401 (Groq's body, never echoing the key) when the request lacks
+            ``Authorization: Bearer <api_key>``.
+
+    Leaving the block cancels every connection, stalled ones included, so it never hangs. An
+    exception from the block comes out as itself, not wrapped in an exception group.
+    """
+    fake = FakeGroq(handler, api_key=api_key, check_auth=check_auth)
+    body_error: BaseException | None = None
+    try:
+        async with trio.open_nursery() as nursery:
+            listeners: list[trio.SocketListener] = await nursery.start(
+                partial(trio.serve_tcp, fake._handle_connection, 0, host="127.0.0.1")
+            )
+            fake.port = listeners[0].socket.getsockname()[1]
+            try:
+                yield fake
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        # The server's own tasks handle their errors, so a lone exception here is the one the
+        # body raised: hand it back as it was (raised outside the except, to keep its context).
+        if len(group.exceptions) != 1:
+            raise
+        body_error = group.exceptions[0]
+    if body_error is not None:
+        try:
+            raise body_error
+        finally:
+            body_error = None

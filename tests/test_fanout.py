@@ -191,9 +191,7 @@ async def test_a_shared_limiter_bounds_two_fanouts_together(
     assert 1 < stats.max_active_responses <= 3
 
 
-async def test_text_grows_live_and_results_fill_in(
-    client: tgs.GroqClient, fake: FakeGroq
-) -> None:
+async def test_text_grows_live_and_results_fill_in(client: tgs.GroqClient, fake: FakeGroq) -> None:
     fake.handler = echo_slowly(0.002)
     prompts = ["alpha beta gamma delta", "one two three four five"]
     seen: dict[int, list[str]] = {0: [], 1: []}
@@ -650,9 +648,7 @@ async def test_random_cancellation_leaves_nothing_behind(fake: FakeGroq) -> None
             seen = 0
             completed = False
             with trio.fail_after(10):
-                with trio.move_on_after(
-                    rng.uniform(0.0, 0.02) if how == "timer" else 10
-                ) as scope:
+                with trio.move_on_after(rng.uniform(0.0, 0.02) if how == "timer" else 10) as scope:
                     try:
                         async with tgs.open_fanout(
                             client, [request(p) for p in prompts], max_concurrency=3

@@ -22,7 +22,15 @@ from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, open_fake_groq, repl
 
 from _real_groq import MISSING, REAL_GROQ_DIR, recording_ids, recording_or_skip
 
-STREAM_KINDS = ("text", "reasoning", "reasoning_raw", "tool_calls", "compound", "edge_empty", "usage")
+STREAM_KINDS = (
+    "text",
+    "reasoning",
+    "reasoning_raw",
+    "tool_calls",
+    "compound",
+    "edge_empty",
+    "usage",
+)
 MESSAGES = [{"role": "user", "content": "replay"}]
 
 STATUS_CLASSES: dict[int, type[tgs.APIStatusError]] = {
@@ -38,7 +46,10 @@ STATUS_CLASSES: dict[int, type[tgs.APIStatusError]] = {
 def _ids(*, status: int | None, kinds: tuple[str, ...]) -> list[str]:
     """File stems to parametrize over (``[MISSING]``, which skips, when there are none)."""
     names = {
-        name for kind in kinds for name in recording_ids(status=status, kind=kind) if name != MISSING
+        name
+        for kind in kinds
+        for name in recording_ids(status=status, kind=kind)
+        if name != MISSING
     }
     return sorted(names) or [MISSING]
 

@@ -175,7 +175,6 @@ class GroqClient(trio.abc.AsyncResource):
         headers.update(default_headers or {})
         headers.update(
             {
-                "authorization": f"Bearer {key}",
                 "content-type": "application/json",
                 "accept": "text/event-stream",
                 "user-agent": f"trio-groqstream/{__version__}",
@@ -287,6 +286,8 @@ class GroqClient(trio.abc.AsyncResource):
             "POST", self._url, content=body, headers=self._headers, timeout=timeout
         )
         request.stream = _Body(body)
+        # Added last and kept nowhere else, so no repr of this client can show it.
+        request.headers["authorization"] = f"Bearer {self._key.reveal()}"
         try:
             response = await self._http.send(request, stream=True)
         except httpx.ConnectTimeout as exc:

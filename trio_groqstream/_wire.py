@@ -53,10 +53,14 @@ class _Wire(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class PromptTokensDetails(_Wire, frozen=True):
+    """Breakdown of the prompt tokens (cached tokens, when Groq reports them)."""
+
     cached_tokens: int | None = None
 
 
 class CompletionTokensDetails(_Wire, frozen=True):
+    """Breakdown of the completion tokens (reasoning tokens of reasoning models)."""
+
     reasoning_tokens: int | None = None
 
 
@@ -75,6 +79,8 @@ class CompletionUsage(_Wire, frozen=True):
 
 
 class UsageBreakdownModel(_Wire, frozen=True):
+    """One model's share of a compound model's usage."""
+
     model: str = ""
     usage: CompletionUsage | None = None
 
@@ -101,12 +107,16 @@ class XGroq(_Wire, frozen=True):
 
 
 class TopLogprob(_Wire, frozen=True):
+    """One alternative token at a position, with its log probability."""
+
     token: str = ""
     logprob: float = 0.0
     bytes: list[int] | None = None
 
 
 class TokenLogprob(_Wire, frozen=True):
+    """A sampled token, its log probability and the most likely alternatives."""
+
     token: str = ""
     logprob: float = 0.0
     bytes: list[int] | None = None
@@ -114,6 +124,8 @@ class TokenLogprob(_Wire, frozen=True):
 
 
 class ChoiceLogprobs(_Wire, frozen=True):
+    """Log probabilities of a choice's tokens, when requested with ``logprobs``."""
+
     content: list[TokenLogprob] | None = None
     refusal: list[TokenLogprob] | None = None
 
@@ -122,6 +134,8 @@ class ChoiceLogprobs(_Wire, frozen=True):
 
 
 class ChoiceDeltaToolCallFunction(_Wire, frozen=True):
+    """The function part of a tool-call delta: its name and (part of) its JSON arguments."""
+
     name: str | None = None
     arguments: str | None = None
 
@@ -159,6 +173,8 @@ class ExecutedTool(_Wire, frozen=True):
 
 
 class ChoiceDelta(_Wire, frozen=True):
+    """What one chunk adds to a choice: text, reasoning, tool calls, executed tools..."""
+
     role: str | None = None
     content: str | None = None
     reasoning: str | None = None
@@ -171,6 +187,8 @@ class ChoiceDelta(_Wire, frozen=True):
 
 
 class Choice(_Wire, frozen=True):
+    """One choice of a chunk: its ``delta`` and, on its last chunk, ``finish_reason``."""
+
     index: int = 0
     delta: ChoiceDelta = ChoiceDelta()
     logprobs: ChoiceLogprobs | None = None
@@ -192,6 +210,8 @@ class ErrorObject(_Wire, frozen=True):
 
 
 class ErrorEnvelope(_Wire, frozen=True):
+    """The ``{"error": {...}}`` wrapper around :class:`ErrorObject`."""
+
     error: ErrorObject | None = None
 
 
@@ -220,17 +240,23 @@ class ChatCompletionChunk(_Wire, frozen=True):
 
 
 class FunctionCall(_Wire, frozen=True):
+    """A complete function call: name and JSON arguments string."""
+
     name: str = ""
     arguments: str = ""
 
 
 class ChatCompletionMessageToolCall(_Wire, frozen=True):
+    """A complete tool call of the accumulated message."""
+
     id: str = ""
     type: str = "function"
     function: FunctionCall = FunctionCall()
 
 
 class ChatCompletionMessage(_Wire, frozen=True):
+    """The accumulated assistant message of one choice."""
+
     role: str = "assistant"
     content: str | None = None
     reasoning: str | None = None
@@ -241,6 +267,8 @@ class ChatCompletionMessage(_Wire, frozen=True):
 
 
 class CompletionChoice(_Wire, frozen=True):
+    """One accumulated choice: its message and why it finished."""
+
     index: int = 0
     message: ChatCompletionMessage = ChatCompletionMessage()
     finish_reason: str | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -39,7 +40,7 @@ async def client(fake: FakeGroq) -> AsyncIterator[tgs.GroqClient]:
         yield c
 
 
-async def run(client: tgs.GroqClient, **options: object) -> tgs.ChatStream:
+async def run(client: tgs.GroqClient, **options: Any) -> tgs.ChatStream:
     async with tgs.open_stream(client, model=MODEL, messages=MESSAGES, **options) as stream:
         async for _ in stream:
             pass

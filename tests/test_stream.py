@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import trio
@@ -44,7 +45,7 @@ async def client(fake: FakeGroq) -> AsyncIterator[tgs.GroqClient]:
         yield c
 
 
-async def collect(client: tgs.GroqClient, **options: object) -> tuple[list[str], tgs.ChatStream]:
+async def collect(client: tgs.GroqClient, **options: Any) -> tuple[list[str], tgs.ChatStream]:
     texts: list[str] = []
     async with tgs.open_stream(client, model=MODEL, messages=MESSAGES, **options) as stream:
         async for chunk in stream:

@@ -8,6 +8,7 @@ a slow stream. The "real Groq" path talks to a fake Groq running in a thread of 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
@@ -415,10 +416,11 @@ def test_ctrl_c_in_process_exits_130_with_whole_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(FAKE_PAUSE_ENV, "0.005")
-    record = _cli._record
+    record, calls = _cli._record, itertools.count()
 
     def record_then_interrupt(*args: Any) -> dict[str, Any]:
-        signal.raise_signal(signal.SIGINT)  # Ctrl-C, as soon as the first request finishes
+        if next(calls) == 0:  # Ctrl-C once, as soon as the first request finishes
+            signal.raise_signal(signal.SIGINT)
         return record(*args)
 
     monkeypatch.setattr(_cli, "_record", record_then_interrupt)
@@ -444,6 +446,19 @@ def test_keyboard_interrupt_anywhere_exits_130(
 
     monkeypatch.setattr(_cli, "_amain", interrupted)
     assert main(["--fake", "p"]) == 130
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_reader_that_leaves_stops_the_batch_quietly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())  # `trio-groqstream ... | head -1`
+    assert main(["--fake", "a", "b"]) == 1
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_resume_drops_a_cut_line_and_retries_failures(

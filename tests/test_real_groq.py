@@ -16,11 +16,10 @@ from typing import Any
 import msgspec
 import pytest
 import trio
+from _real_groq import MISSING, REAL_GROQ_DIR, recording_ids, recording_or_skip
 
 import trio_groqstream as tgs
 from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, open_fake_groq, replay_reply
-
-from _real_groq import MISSING, REAL_GROQ_DIR, recording_ids, recording_or_skip
 
 STREAM_KINDS = (
     "text",
@@ -88,12 +87,12 @@ class Expected:
 def _sse_events(text: str) -> list[tuple[str, str]]:
     """``(event type, data)`` per dispatched event; an unterminated last event counts too (24)."""
     events: list[tuple[str, str]] = []
-    kind, data = "message", []
+    kind, data = "message", list[str]()
     for line in [*_LINE.split(text), ""]:
         if not line:
             if data:
                 events.append((kind, "\n".join(data)))
-            kind, data = "message", []
+            kind, data = "message", list[str]()
         elif line.startswith("data:"):
             data.append(line[5:].removeprefix(" "))
         elif line.startswith("event:"):

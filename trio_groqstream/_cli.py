@@ -15,6 +15,7 @@ out (shielded, bounded) while records already finished are left whole.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import signal
@@ -387,7 +388,9 @@ class _Batch:
             duration = trio.current_time() - began
         if self.log is not None:
             await self.log.write(_record(job, stream, error, duration))
-        self.display.finished(job.index, error=_describe(error) if error else None, seconds=duration)
+        self.display.finished(
+            job.index, error=_describe(error) if error else None, seconds=duration
+        )
         if error is not None:
             self.failed += 1
             if isinstance(error, AuthenticationError):
@@ -460,6 +463,12 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}".replace("\n", " ")
 
 
+def _only(exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(kind)[1] is None
+    return isinstance(exc, kind)
+
+
 def _error(stderr: TextIO, message: str) -> None:
     stderr.write(f"{PROG}: error: {message}\n")
 
@@ -506,15 +515,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if batch.fatal is not None:
             _error(stderr, _describe(batch.fatal))
         return EXIT_FAILED if batch.failed else EXIT_OK
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
     except GroqStreamError as exc:  # setup: a bad base URL, say
         _error(stderr, _describe(exc))
         return EXIT_FAILED
-    except BaseExceptionGroup as group:  # Ctrl-C again while cleaning up, inside a nursery
-        if group.subgroup(KeyboardInterrupt) is None:
+    except (KeyboardInterrupt, BrokenPipeError, BaseExceptionGroup) as exc:
+        # Grouped when raised in a nursery: Ctrl-C again while cleaning up, or stdout's reader
+        # gone (``| head``), where the batch stops quietly, as cat would.
+        if _only(exc, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        if not _only(exc, BrokenPipeError):
             raise
-        return EXIT_INTERRUPTED
+        with contextlib.suppress(OSError, ValueError):  # no "Broken pipe" again at exit
+            fileno, devnull = stdout.fileno(), os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fileno)
+            os.close(devnull)
+        return EXIT_FAILED
     finally:
         if log is not None:
             log.close()

@@ -99,6 +99,7 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
         self._batch: _Batch = []
         self._pos = 0
         self._texts: dict[int, list[str]] = {}
+        self._workers = trio.CancelScope()
         self.results: list[Result | None] = [None] * size
 
     async def receive(self) -> FanoutEvent:
@@ -126,6 +127,7 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
         return "".join(self._texts.get(index, ()))
 
     async def aclose(self) -> None:
+        self._workers.cancel()  # first: a worker blocked in send() gets Cancelled, not Broken
         self._receive.close()
         await trio.lowlevel.checkpoint()
 
@@ -228,7 +230,7 @@ async def open_fanout(
     capacity = _limiter_for(max_concurrency, limiter)
 
     async def worker(index: int, request: Request) -> None:
-        async with send.clone() as out:
+        with send.clone() as out:
             try:
                 async with open_stream(client, request=request, **stream_options) as stream:
                     await _forward(index, stream, out)
@@ -239,15 +241,16 @@ async def open_fanout(
                 await out.send([FanoutEvent(index=index, error=exc)])
 
     async def launch() -> None:
-        async with send, trio.open_nursery() as workers:
-            await _launch(
-                client,
-                requests,
-                workers,
-                capacity,
-                worker,
-                respect_rate_limits=respect_rate_limits,
-            )
+        with send, fanout._workers:
+            async with trio.open_nursery() as workers:
+                await _launch(
+                    client,
+                    requests,
+                    workers,
+                    capacity,
+                    worker,
+                    respect_rate_limits=respect_rate_limits,
+                )
 
     try:
         async with trio.open_nursery() as nursery:
@@ -255,8 +258,8 @@ async def open_fanout(
             try:
                 yield fanout
             finally:
+                nursery.cancel_scope.cancel()  # first: blocked senders get Cancelled, not Broken
                 receive.close()
-                nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         _reraise_fanout(group)
 

@@ -58,6 +58,7 @@ def request_bytes(
 class RawResponse:
     status: int
     headers: list[tuple[str, str]]
+    status_line: bytes = b""
     chunks: list[bytes] = field(default_factory=list)  # one entry per HTTP chunk, framing removed
     body: bytes = b""
 
@@ -102,7 +103,9 @@ class RawClient:
         while line := await self._line():
             name, _, value = line.decode("latin-1").partition(":")
             headers.append((name.strip().lower(), value.strip()))
-        return RawResponse(status=int(status_line.split()[1]), headers=headers)
+        return RawResponse(
+            status=int(status_line.split()[1]), headers=headers, status_line=status_line
+        )
 
     async def read_next_chunk(self, response: RawResponse) -> bytes:
         """Read one HTTP chunk (``b""`` for the terminator)."""

@@ -439,3 +439,21 @@ def test_echo_handler_copes_with_odd_bodies() -> None:
     assert contents(echo_handler(_request({"messages": []}))) == "You said: "
     assert contents(echo_handler(_request(["not", "an", "object"]))) == "You said: "
     assert chunks(echo_handler(_request({})))[-1]["choices"] != []
+
+
+def test_option_validation() -> None:
+    with pytest.raises(ValueError, match="keepalive_every"):
+        text_reply("a", keepalive_every=0)
+    with pytest.raises(ValueError, match="after_chunks"):
+        stall_reply("a", after_chunks=-1)
+
+
+def test_headers_option_replaces_every_same_named_header() -> None:
+    reply = non_sse_reply(headers=[("X-Request-Id", "req_a"), ("x-request-id", "req_b")])
+    assert [v for k, v in reply.headers if k.lower() == "x-request-id"] == ["req_b"]
+
+
+def test_a_tool_call_without_arguments_still_gets_a_fragment() -> None:
+    reply = tool_call_reply([("now", "")], fragmented=True)
+    deltas = [c["choices"][0]["delta"]["tool_calls"][0] for c in chunks(reply)[1:-1]]
+    assert deltas[-1] == {"index": 0, "function": {"arguments": ""}}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 from collections.abc import AsyncIterator
 
 import httpx
@@ -245,6 +247,33 @@ async def test_a_malformed_request_gets_400(fake: FakeGroq) -> None:
     assert response.status == 400
 
 
+async def test_bodyless_answers_keep_the_connection_usable(fake: FakeGroq) -> None:
+    fake.push(Reply(status=204, body=(b"ignored",)))
+    with trio.fail_after(5):
+        raw = await RawClient.connect(fake.port)
+        head = await raw.exchange(request_bytes(method="HEAD"))
+        no_content = await raw.exchange(request_bytes())
+        echoed = await raw.exchange(request_bytes())
+        await raw.stream.aclose()
+    assert (head.status, no_content.status, echoed.status) == (404, 204, 200)
+    assert head.body == no_content.body == b""
+    assert streamed_text(echoed.body) == "You said: hi"
+
+
+async def test_expect_100_continue_is_answered(fake: FakeGroq) -> None:
+    request = request_bytes(extra="expect: 100-continue\r\n")
+    head, _, body = request.partition(b"\r\n\r\n")
+    with trio.fail_after(5):
+        raw = await RawClient.connect(fake.port)
+        await raw.stream.send_all(head + b"\r\n\r\n")
+        interim = await raw.read_head()
+        await raw.stream.send_all(body)
+        response = await raw.read_response()
+        await raw.stream.aclose()
+    assert interim.status == 100
+    assert streamed_text(response.body) == "You said: hi"
+
+
 # --- connections ---------------------------------------------------------------------------------
 
 
@@ -298,7 +327,7 @@ async def test_a_full_read_then_close_is_not_an_early_close(fake: FakeGroq) -> N
 
 
 async def test_closing_mid_stall_is_seen_at_once(
-    fake: FakeGroq, client: httpx.AsyncClient, autojump_clock: trio.testing.MockClock
+    fake: FakeGroq, client: httpx.AsyncClient, socket_clock: trio.testing.MockClock
 ) -> None:
     fake.push(stall_reply("a b"))
     received = b""
@@ -318,7 +347,7 @@ async def test_closing_mid_stall_is_seen_at_once(
 
 
 async def test_closing_while_headers_never_come_is_counted(
-    fake: FakeGroq, client: httpx.AsyncClient, autojump_clock: trio.testing.MockClock
+    fake: FakeGroq, client: httpx.AsyncClient, socket_clock: trio.testing.MockClock
 ) -> None:
     fake.push(headers_never_reply())
     with trio.move_on_after(30) as gave_up:
@@ -350,6 +379,42 @@ async def test_counters_track_concurrent_stalls(fake: FakeGroq) -> None:
     assert (stats.active_responses, stats.connections_open) == (0, 0)
 
 
+async def test_a_reset_from_the_client_is_counted(fake: FakeGroq) -> None:
+    fake.push(stall_reply())
+    with trio.fail_after(5):
+        raw = await RawClient.connect(fake.port)
+        await raw.stream.send_all(request_bytes())
+        await raw.read_head()
+        raw.stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await raw.stream.aclose()  # SO_LINGER 0: close() sends RST, not FIN
+        await fake.wait_idle()
+    assert fake.stats().closed_by_client == 1
+
+
+async def test_a_request_awaited_before_it_is_sent(fake: FakeGroq) -> None:
+    async def send_later() -> None:
+        await trio.testing.wait_all_tasks_blocked()
+        raw = await RawClient.connect(fake.port)
+        await raw.exchange(request_bytes())
+        await raw.stream.aclose()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send_later)
+            await fake.wait_requests(1)
+            assert len(fake.requests) == 1
+
+
+async def test_groq_only_status_codes_have_no_reason_phrase(fake: FakeGroq) -> None:
+    fake.push(http_error_reply(498))
+    with trio.fail_after(5):
+        raw = await RawClient.connect(fake.port)
+        response = await raw.exchange(request_bytes())
+        await raw.stream.aclose()
+    assert response.status_line == b"HTTP/1.1 498 "
+    assert json.loads(response.body)["error"]["code"] == "capacity_exceeded"
+
+
 async def test_drop_cuts_the_connection(fake: FakeGroq, client: httpx.AsyncClient) -> None:
     fake.push(drop_reply("one two three"))
     received = b""
@@ -365,7 +430,7 @@ async def test_drop_cuts_the_connection(fake: FakeGroq, client: httpx.AsyncClien
 
 
 async def test_pauses_take_virtual_time(
-    fake: FakeGroq, client: httpx.AsyncClient, autojump_clock: trio.testing.MockClock
+    fake: FakeGroq, client: httpx.AsyncClient, socket_clock: trio.testing.MockClock
 ) -> None:
     reply = text_reply("a b c", pause=2.5)
     pauses = sum(isinstance(part, Pause) for part in reply.body)
@@ -407,7 +472,7 @@ async def test_an_error_in_the_block_comes_out_unwrapped() -> None:
     assert caught.value is error
 
 
-async def test_outside_cancellation_passes_through(autojump_clock: trio.testing.MockClock) -> None:
+async def test_outside_cancellation_passes_through(socket_clock: trio.testing.MockClock) -> None:
     with trio.move_on_after(1) as scope:
         async with open_fake_groq():
             await trio.sleep_forever()

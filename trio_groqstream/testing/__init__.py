@@ -15,25 +15,37 @@ default :func:`echo_handler`: ``"You said: <last user message>"``, streamed word
 or by hand from bytes and the faults :class:`Pause`, :class:`Stall` and :class:`Drop`::
 
     import pytest
-    import trio
+    import trio.testing
     from trio_groqstream.testing import FAKE_API_KEY, open_fake_groq, stall_reply, text_reply
 
-    async def test_my_app(autojump_clock):
+    @pytest.fixture
+    def clock() -> trio.testing.MockClock:
+        # Skips real waits (Pause, stalls, timeouts) but not loopback IO in flight.
+        return trio.testing.MockClock(autojump_threshold=0.02)
+
+    async def test_my_app(clock):
         async with open_fake_groq() as fake:
             fake.push(text_reply("Hello there!"), stall_reply("Hel"))
             app = MyApp(base_url=fake.base_url, api_key=FAKE_API_KEY)
             assert await app.ask("hi") == "Hello there!"
+            with pytest.raises(MyTimeout):  # the second answer stalls after "Hel"
+                await app.ask("hi again")
             with trio.fail_after(5):
-                with pytest.raises(MyTimeout):  # the second answer stalls after "Hel"
-                    await app.ask("hi again")
-                await fake.wait_idle()
-            assert fake.stats().closed_by_client == 1  # the app hung up, as it should
+                await fake.wait_idle()  # the server has seen the client hang up
+            assert fake.stats().closed_by_client == 1
             assert fake.requests[0].json["messages"][-1]["content"] == "hi"
+
+The same script in-process, where no socket is needed::
+
+    mock = MockGroq(replies=[drop_reply("Hel")])  # some text, then a network error
+    app = MyApp(http_client=httpx.AsyncClient(transport=mock.transport), api_key="any")
 
 The server's bytes follow what real Groq sends (see the recorded streams replayed by
 :func:`replay_reply`): one SSE event per HTTP chunk, Groq's key order, ``x_groq`` ids equal to the
-``x-request-id`` header, rate-limit headers, usage in the finish chunk. ``autojump_clock`` turns
-every :class:`Pause` into an instant jump, so timeout tests take no real time.
+``x-request-id`` header, rate-limit headers, usage in the finish chunk. A ``MockClock`` with
+autojump turns every :class:`Pause` and stall into an instant jump, so timeout tests take no real
+time. With :class:`MockGroq` pytest-trio's ``autojump_clock`` is right; beside real sockets give the
+clock a small ``autojump_threshold`` as above, or it may jump while loopback bytes are in flight.
 
 The package root ``trio_groqstream`` does not import this module; it needs ``h11``
 (``pip install trio-groqstream[testing]``).

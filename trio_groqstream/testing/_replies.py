@@ -20,7 +20,8 @@ __all__ = ["Drop", "Part", "Pause", "Reply", "Stall"]
 class Pause:
     """Wait ``seconds`` (with :func:`trio.sleep`) before the next part.
 
-    Under pytest-trio's ``autojump_clock`` the wait costs no real time, so timeout tests stay fast.
+    Under an autojumping ``trio.testing.MockClock`` the wait costs no real time, so timeout tests
+    stay fast.
     """
 
     seconds: float

@@ -13,7 +13,7 @@ import struct
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from http import HTTPStatus
 
@@ -30,6 +30,7 @@ __all__ = ["FakeGroq", "ServerStats", "open_fake_groq"]
 
 _RECEIVE_SIZE = 65536
 _FRAMING = frozenset({"content-length", "transfer-encoding"})
+_NO_BODY = frozenset({204, 304})
 _BAD_REQUEST = b'{"error":{"message":"Bad Request","type":"invalid_request_error"}}\n'
 
 
@@ -88,7 +89,9 @@ def _send(conn: h11.Connection, event: h11.Event) -> bytes:
 
 def _response_head(reply: Reply) -> h11.Response:
     headers = [(k, v) for k, v in reply.headers if k.lower() not in _FRAMING]
-    if reply.chunked:
+    if reply.status in _NO_BODY:
+        pass
+    elif reply.chunked:
         headers.append(("transfer-encoding", "chunked"))
     else:
         length = sum(len(part) for part in reply.body if isinstance(part, bytes))
@@ -109,10 +112,16 @@ class FakeGroq(Responder):
 
     Attributes:
         base_url: ``"http://127.0.0.1:<port>"``; give it to the client as its base URL.
+        port: The port alone.
         api_key: The key the server accepts (see ``check_auth``).
-        requests: Every request received, in order (:class:`RecordedRequest`).
+        requests: Every request received, in order (:class:`RecordedRequest`), refused ones too.
         handler: Answers requests once the pushed replies are used up; settable at any time.
         handler_errors: Exceptions the handler raised (each answered with a 500).
+        pending_replies: Pushed replies not used yet.
+
+    The server answers ``POST /openai/v1/chat/completions`` only (anything else gets Groq's 404
+    ``unknown_url``), serves many requests per connection (HTTP/1.1 keep-alive), and writes each
+    bytes part of a :class:`Reply` as one HTTP chunk, at once.
     """
 
     def __init__(self, handler: Handler | None, *, api_key: str, check_auth: bool) -> None:
@@ -134,10 +143,14 @@ class FakeGroq(Responder):
         return ServerStats(**asdict(self._counts))
 
     async def wait_idle(self) -> None:
-        """Return once no response is being written. A checkpoint; event-driven, no polling.
+        """Return once no response is being written. Event-driven, no polling.
 
         After a client cancels a stream, this returns as soon as the server has seen the
-        connection close; then ``stats().closed_by_client`` tells whether it did.
+        connection close; then ``stats().closed_by_client`` tells whether it did. If the client
+        never closes, this waits forever: put it under ``trio.fail_after``.
+
+        The ``wait_*`` methods are checkpoints, raise nothing of their own, and can be cancelled
+        at any point without effect on the server.
         """
         await trio.lowlevel.checkpoint()
         while self._counts.active_responses:
@@ -188,6 +201,8 @@ class FakeGroq(Responder):
             self._counts.requests += 1
             reply = self.reply_for(request)
             self._changed()
+            if request.method == "HEAD" or reply.status in _NO_BODY:
+                reply = replace(reply, body=())  # HTTP forbids a body here; h11 would refuse one
             if not await self._respond(conn, stream, reply):
                 return
             if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
@@ -204,6 +219,9 @@ class FakeGroq(Responder):
             event = conn.next_event()
             if event is h11.NEED_DATA:
                 try:
+                    if conn.they_are_waiting_for_100_continue:  # curl does this for big bodies
+                        go_on = h11.InformationalResponse(status_code=100, headers=[])
+                        await stream.send_all(_send(conn, go_on))
                     data = await stream.receive_some(_RECEIVE_SIZE)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     return None
@@ -325,7 +343,8 @@ async def open_fake_groq(
             ``Authorization: Bearer <api_key>``.
 
     Leaving the block cancels every connection, stalled ones included, so it never hangs. An
-    exception from the block comes out as itself, not wrapped in an exception group.
+    exception from the block comes out as itself, not wrapped in an exception group. Entering
+    raises ``OSError`` only if no loopback port can be bound.
     """
     fake = FakeGroq(handler, api_key=api_key, check_auth=check_auth)
     body_error: BaseException | None = None

@@ -158,7 +158,7 @@ class GroqClient(trio.abc.AsyncResource):
         max_retries: int = 2,
         max_retry_wait: float = 60.0,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
-        max_keepalive_connections: int = 32,
+        max_keepalive_connections: int = 100,
         allow_insecure_http: bool = False,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("GROQ_API_KEY")

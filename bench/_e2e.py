@@ -1,0 +1,294 @@
+"""Part (b): one end-to-end client variant, run in its own process.
+
+``python -m bench._e2e VARIANT --port P --streams N --chunks M`` runs N concurrent streams of M
+chunks each against the bench server and prints one JSON line: this process's CPU time and wall
+time for the run (imports and interpreter start excluded), its peak RSS (``ru_maxrss``, so one
+variant's memory never mixes with another's), and what it received, for the parent to verify.
+
+Every variant does the same consumer work per chunk: count it and add up the length of
+``choices[0].delta.content``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import json
+import resource
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import trio
+
+from ._data import MODEL, make_stream
+
+__all__ = ["VARIANTS", "main"]
+
+MESSAGES = [{"role": "user", "content": "Write a long essay about streaming inference."}]
+REQUEST: dict[str, Any] = {"model": MODEL, "messages": MESSAGES}
+
+
+class Tally:
+    """What a variant received."""
+
+    def __init__(self) -> None:
+        self.chunks = 0
+        self.text = 0
+        self.bytes = 0
+
+
+def _content_len(chunk: Any) -> int:
+    choices = chunk.choices
+    if choices:
+        content = choices[0].delta.content
+        if content:
+            return len(content)
+    return 0
+
+
+def _base_url(port: int, chunks: int) -> str:
+    return f"http://127.0.0.1:{port}/bench/{chunks}"
+
+
+# --- trio_groqstream ---------------------------------------------------------------------------
+
+
+async def _tgs(port: int, streams: int, chunks: int, tally: Tally) -> None:
+    """``open_stream`` for one stream, ``open_fanout`` for many (all at once)."""
+    from trio_groqstream import GroqClient, open_fanout, open_stream
+
+    async with GroqClient(api_key="bench", base_url=_base_url(port, chunks), max_retries=0) as c:
+        if streams == 1:
+            async with open_stream(c, **REQUEST) as stream:
+                async for chunk in stream:
+                    tally.chunks += 1
+                    tally.text += _content_len(chunk)
+            return
+        async with open_fanout(c, [REQUEST] * streams, max_concurrency=streams) as fanout:
+            async for event in fanout:
+                if event.chunk is not None:
+                    tally.chunks += 1
+                    tally.text += len(event.text)
+
+
+async def _tgs_gather(port: int, streams: int, chunks: int, tally: Tally) -> None:
+    """``gather``: only completions come back, so the chunk count is checked through the usage
+    each completion carries (the server states one completion token per content chunk)."""
+    from trio_groqstream import ChatCompletion, GroqClient, gather
+
+    async with GroqClient(api_key="bench", base_url=_base_url(port, chunks), max_retries=0) as c:
+        results = await gather(c, [REQUEST] * streams, max_concurrency=streams)
+    for result in results:
+        assert isinstance(result, ChatCompletion)
+        assert result.usage is not None
+        tally.chunks += result.usage.completion_tokens + 2  # + the role and finish chunks
+        tally.text += len(result.text)
+
+
+# --- the official SDK --------------------------------------------------------------------------
+
+
+async def _sdk(port: int, streams: int, chunks: int, tally: Tally, *, gather: bool) -> None:
+    from groq import AsyncGroq
+
+    client = AsyncGroq(api_key="bench", base_url=_base_url(port, chunks), max_retries=0)
+
+    async def one() -> None:
+        stream = await client.chat.completions.create(stream=True, **REQUEST)
+        async for chunk in stream:
+            tally.chunks += 1
+            tally.text += _content_len(chunk)
+
+    try:
+        if gather:
+            await asyncio.gather(*(one() for _ in range(streams)))
+        else:
+            async with trio.open_nursery() as nursery:
+                for _ in range(streams):
+                    nursery.start_soon(one)
+    finally:
+        await client.close()
+
+
+async def _sdk_asyncio(port: int, streams: int, chunks: int, tally: Tally) -> None:
+    await _sdk(port, streams, chunks, tally, gather=True)
+
+
+async def _sdk_trio(port: int, streams: int, chunks: int, tally: Tally) -> None:
+    await _sdk(port, streams, chunks, tally, gather=False)
+
+
+# --- the floor and the bytes-only reference ----------------------------------------------------
+
+
+def _http_client() -> httpx.AsyncClient:
+    # The same pool settings GroqClient gives its own httpx client, so only the layers above
+    # httpx differ between the floor and trio_groqstream.
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+        timeout=httpx.Timeout(None),
+    )
+
+
+_HEADERS = {
+    "content-type": "application/json",
+    "accept": "text/event-stream",
+    "authorization": "Bearer bench",
+}
+
+
+async def _raw(port: int, streams: int, chunks: int, tally: Tally, *, decode: bool) -> None:
+    from trio_groqstream._wire import CHUNK_DECODER
+
+    url = _base_url(port, chunks) + "/openai/v1/chat/completions"
+    body = json.dumps({**REQUEST, "stream": True}).encode()
+    decode_chunk = CHUNK_DECODER.decode
+
+    async def one(http: httpx.AsyncClient) -> None:
+        async with http.stream("POST", url, content=body, headers=_HEADERS) as response:
+            if not decode:
+                async for data in response.aiter_bytes():
+                    tally.bytes += len(data)
+                return
+            tail = b""
+            async for data in response.aiter_bytes():
+                if tail:
+                    data = tail + data
+                events = data.split(b"\n\n")
+                tail = events.pop()
+                for event in events:
+                    payload = event[6:]
+                    if payload == b"[DONE]":
+                        break
+                    chunk = decode_chunk(payload)
+                    tally.chunks += 1
+                    tally.text += _content_len(chunk)
+
+    async with _http_client() as http:
+        if streams == 1:
+            await one(http)
+            return
+        async with trio.open_nursery() as nursery:
+            for _ in range(streams):
+                nursery.start_soon(one, http)
+
+
+async def _floor(port: int, streams: int, chunks: int, tally: Tally) -> None:
+    await _raw(port, streams, chunks, tally, decode=True)
+
+
+async def _httpx_bytes(port: int, streams: int, chunks: int, tally: Tally) -> None:
+    await _raw(port, streams, chunks, tally, decode=False)
+
+
+Runner = Callable[[int, int, int, Tally], Awaitable[None]]
+
+#: name -> (runner, event loop)
+VARIANTS: dict[str, tuple[Runner, str]] = {
+    "floor": (_floor, "trio"),
+    "httpx-bytes": (_httpx_bytes, "trio"),
+    "tgs": (_tgs, "trio"),
+    "tgs-gather": (_tgs_gather, "trio"),
+    "sdk-asyncio": (_sdk_asyncio, "asyncio"),
+    "sdk-trio": (_sdk_trio, "trio"),
+}
+
+
+def _preload(variant: str) -> None:
+    """Import what the variant needs before the clock starts."""
+    if variant.startswith("sdk"):
+        import groq
+        import groq.types.chat
+
+        _ = groq.AsyncGroq, groq.types.chat.ChatCompletionChunk
+    else:
+        import trio_groqstream  # noqa: F401
+
+
+def _maxrss_kib() -> int:
+    """This process's peak RSS in KiB.
+
+    ``VmHWM`` from ``/proc/self/status`` where there is one: on Linux ``ru_maxrss`` survives
+    ``execve``, so a child started from a big parent would report the parent's peak. Elsewhere
+    ``getrusage(RUSAGE_SELF).ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--streams", type=int, required=True)
+    parser.add_argument("--chunks", type=int, required=True)
+    parser.add_argument("--profile", help="write cProfile stats of the run to this file")
+    args = parser.parse_args(argv)
+    runner, loop = VARIANTS[args.variant]
+    _preload(args.variant)
+    expected = make_stream(args.chunks)
+    tally = Tally()
+    rss_base = _maxrss_kib()
+    profiler = cProfile.Profile() if args.profile else None
+    error: str | None = None
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    try:
+        if loop == "asyncio":
+            asyncio.run(runner(args.port, args.streams, args.chunks, tally))  # type: ignore[arg-type]
+        else:
+            trio.run(runner, args.port, args.streams, args.chunks, tally)
+    except BaseException as exc:  # report any failure as data: the parent prints it
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        with contextlib.suppress(Exception):
+            import traceback
+
+            error += "\n" + "".join(traceback.format_exception(exc))[-3000:]
+    finally:
+        if profiler is not None:
+            profiler.disable()
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
+    want_chunks = args.streams * expected.chunks
+    want_text = args.streams * expected.text_len
+    if args.variant == "httpx-bytes":
+        ok = error is None and tally.bytes == args.streams * len(expected.body)
+        tally.chunks = want_chunks if ok else 0
+        tally.text = want_text if ok else 0
+    else:
+        ok = error is None and tally.chunks == want_chunks and tally.text == want_text
+    result = {
+        "variant": args.variant,
+        "streams": args.streams,
+        "chunks_per_stream": args.chunks,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "chunks": tally.chunks,
+        "text_len": tally.text,
+        "expected_chunks": want_chunks,
+        "expected_text_len": want_text,
+        "ok": ok,
+        "rss_base_kib": rss_base,
+        "rss_peak_kib": _maxrss_kib(),
+        "error": error,
+    }
+    print(json.dumps(result), flush=True)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -387,7 +387,8 @@ def render(result: dict[str, Any]) -> str:
     if decode is not None:
         parts += [
             f"## (a) Decode only: {decode['chunks']:,} chunks, "
-            f"mean {decode['mean_chunk_bytes']:.0f} bytes/event, {decode['body_bytes']:,} bytes; median of {decode['rounds']} "
+            f"mean {decode['mean_chunk_bytes']:.0f} bytes/event, {decode['body_bytes']:,} bytes; "
+            f"median of {decode['rounds']} "
             "interleaved rounds, CPU µs per chunk",
             "",
         ]

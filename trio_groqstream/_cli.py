@@ -9,20 +9,20 @@ This module handles arguments, input, the results file and the run; ``_display.p
 
 Ctrl-C is taken as a signal (``trio.open_signal_receiver``) rather than as a ``KeyboardInterrupt``
 that could land anywhere: it cancels the batch, so every stream closes its connection on the way
-out (shielded, bounded) while records already finished are left whole.
+out (shielded, bounded) while records already finished are written whole. A second Ctrl-C during
+that cleanup is an ordinary ``KeyboardInterrupt``: the way out when something hangs.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import os
 import signal
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -31,7 +31,7 @@ import trio
 
 from ._client import GroqClient
 from ._display import Display, choose_display
-from ._errors import AuthenticationError, GroqStreamError
+from ._errors import AuthenticationError, ConfigurationError, GroqStreamError
 from ._stream import ChatStream, open_stream
 from ._version import __version__
 from ._wire import ChatCompletion, CompletionChoice
@@ -312,7 +312,7 @@ def _record(
     return {
         "index": job.index,
         "request_id": completion.request_id
-        or (stream.request_id if stream else getattr(error, "request_id", None)),
+        or (stream.request_id if stream is not None else getattr(error, "request_id", None)),
         "model": completion.model or job.request.get("model"),
         "prompt": job.prompt,
         "text": completion.text,
@@ -326,7 +326,9 @@ def _record(
         "usage": {k: v for k, v in usage.items() if v is not None} if usage else None,
         "time_to_first_chunk": None if ttfc is None else round(ttfc, 4),
         "duration": round(duration, 4),
-        "attempts": stream.metrics.attempts if stream else error.attempts if error else 1,
+        "attempts": stream.metrics.attempts
+        if stream is not None
+        else getattr(error, "attempts", 1),
         "error": None if error is None else {"type": type(error).__name__, "message": str(error)},
     }
 
@@ -418,8 +420,12 @@ async def _open_client(
         async with GroqClient(**settings) as client:
             yield client
         return
-    from .testing import open_fake_groq
-
+    try:
+        from .testing import open_fake_groq
+    except ImportError as exc:  # h11 (httpx brings it along, but it is not ours to assume)
+        raise ConfigurationError(
+            f"the built-in fake server cannot start ({exc}); pip install 'trio-groqstream[testing]'"
+        ) from exc
     async with open_fake_groq(_fake_handler(fake_pause)) as fake:
         why = "--fake" if args.fake else "GROQ_API_KEY is not set"
         stderr.write(
@@ -525,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
         if not _only(exc, BrokenPipeError):
             raise
-        with contextlib.suppress(OSError, ValueError):  # no "Broken pipe" again at exit
+        with suppress(OSError, ValueError):  # no "Broken pipe" again at exit
             fileno, devnull = stdout.fileno(), os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, fileno)
             os.close(devnull)

@@ -720,7 +720,7 @@ async def test_max_concurrency_below_one_is_a_configuration_error(
     assert fake.requests == []
 
 
-# --- aclose inside the block ------------------------------------------------------------------------
+# --- aclose inside the block -----------------------------------------------------------------
 
 
 async def test_aclose_inside_the_block_stops_every_request_quietly(

@@ -416,14 +416,14 @@ def test_ctrl_c_in_process_exits_130_with_whole_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(FAKE_PAUSE_ENV, "0.005")
-    record, calls = _cli._record, itertools.count()
+    record, calls = _cli.result_record, itertools.count()
 
-    def record_then_interrupt(*args: Any) -> dict[str, Any]:
+    def record_then_interrupt(*args: Any, **kwargs: Any) -> dict[str, Any]:
         if next(calls) == 0:  # Ctrl-C once, as soon as the first request finishes
             signal.raise_signal(signal.SIGINT)
-        return record(*args)
+        return record(*args, **kwargs)
 
-    monkeypatch.setattr(_cli, "_record", record_then_interrupt)
+    monkeypatch.setattr(_cli, "result_record", record_then_interrupt)
     out = tmp_path / "out.jsonl"
     prompts = [f"q{i}" for i in range(12)]
     assert main(["--fake", "-c", "2", "-o", str(out), *prompts]) == 130

@@ -32,9 +32,9 @@ import trio
 from ._client import GroqClient
 from ._display import Display, choose_display
 from ._errors import AuthenticationError, ConfigurationError, GroqStreamError
-from ._stream import ChatStream, open_stream
+from ._fanout import FanoutEvent, open_fanout
+from ._results import PROG, ResultLog, UsageError, result_record
 from ._version import __version__
-from ._wire import ChatCompletion, CompletionChoice
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Job", "ResultLog", "UsageError", "build_parser", "main", "read_jobs", "run"]
 
-PROG = "trio-groqstream"
 DEFAULT_MODEL = "llama-3.3-70b-versatile"
 FAKE_PAUSE_ENV = "TRIO_GROQSTREAM_FAKE_PAUSE"
 DEFAULT_FAKE_PAUSE = 0.03
@@ -55,7 +54,6 @@ _FAKE_TAIL = (
     "\nIt streams word by word with a short pause between chunks, to show what live output"
     " looks like.\nSet GROQ_API_KEY to ask the real Groq API instead.\n"
 )
-_ENCODER = msgspec.json.Encoder()
 
 _EPILOG = f"""\
 input:
@@ -76,10 +74,6 @@ environment:
 
 exit status: 0 all succeeded, 1 some failed, 2 usage error, 130 interrupted.
 """
-
-
-class UsageError(Exception):
-    """Bad options or input: reported as one line, exit status 2."""
 
 
 @dataclass(frozen=True)
@@ -239,100 +233,6 @@ def _last_user_text(messages: object) -> str:
 # --- results -------------------------------------------------------------------------------------
 
 
-class ResultLog:
-    """``--output``: one JSON line per finished request, each flushed and fsync'd as it ends."""
-
-    def __init__(self, path: str, *, resume: bool, stderr: TextIO) -> None:
-        """Open for appending and repair a line cut short by a crash; :attr:`succeeded` holds the
-        indexes the file records as successful. Raises :class:`UsageError`."""
-        try:
-            self._file = open(path, "a+b")  # noqa: SIM115 -- owned until close()
-        except OSError as exc:
-            raise UsageError(f"cannot open --output {path}: {exc.strerror or exc}") from None
-        self.path = path
-        self._lock = trio.Lock()
-        try:
-            self.succeeded = self._scan(strict=resume, stderr=stderr)
-        except BaseException:
-            self._file.close()
-            raise
-
-    def _scan(self, *, strict: bool, stderr: TextIO) -> set[int]:
-        """An unreadable last line is a write cut short by a crash: drop it. An unreadable line
-        followed by others is damage: refuse to resume from it rather than guess."""
-        file, done = self._file, set[int]()
-        file.seek(0)
-        offset, bad, ends_cleanly = 0, None, True  # bad: (line number, offset) of the last line
-        for number, line in enumerate(file, 1):
-            if bad is not None and strict:
-                raise UsageError(f"{self.path} line {bad[0]}: not valid JSON; fix or remove it")
-            bad, start, offset = None, offset, offset + len(line)
-            ends_cleanly = line.endswith(b"\n")
-            if not line.strip():
-                continue
-            try:
-                record = msgspec.json.decode(line)
-            except msgspec.DecodeError:
-                bad = (number, start)
-                continue
-            index = record.get("index") if isinstance(record, dict) else None
-            if isinstance(index, int) and record.get("error") is None:
-                done.add(index)
-        if bad is not None:
-            file.truncate(bad[1])
-            stderr.write(f"{PROG}: note: {self.path} line {bad[0]} was cut short; dropped it\n")
-        elif not ends_cleanly:
-            file.write(b"\n")
-        return done
-
-    def append(self, record: Mapping[str, Any]) -> None:
-        self._file.write(_ENCODER.encode(record) + b"\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    async def write(self, record: Mapping[str, Any]) -> None:
-        """Append ``record`` off the event loop. Shielded: a finished result is written even if
-        Ctrl-C arrives meanwhile (one small write; abandoning it could only lose it)."""
-        with trio.CancelScope(shield=True):
-            async with self._lock:
-                await trio.to_thread.run_sync(self.append, record)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _record(
-    job: Job, stream: ChatStream | None, error: GroqStreamError | None, duration: float
-) -> dict[str, Any]:
-    completion = stream.completion if stream is not None else ChatCompletion()
-    choice = completion.choices[0] if completion.choices else CompletionChoice()
-    calls = choice.message.tool_calls or []
-    usage = msgspec.structs.asdict(completion.usage) if completion.usage else None
-    ttfc = stream.metrics.time_to_first_chunk if stream is not None else None
-    return {
-        "index": job.index,
-        "request_id": completion.request_id
-        or (stream.request_id if stream is not None else getattr(error, "request_id", None)),
-        "model": completion.model or job.request.get("model"),
-        "prompt": job.prompt,
-        "text": completion.text,
-        "reasoning": choice.message.reasoning,
-        "tool_calls": [
-            {"id": c.id, "type": c.type, "function": msgspec.structs.asdict(c.function)}
-            for c in calls
-        ]
-        or None,
-        "finish_reason": choice.finish_reason,
-        "usage": {k: v for k, v in usage.items() if v is not None} if usage else None,
-        "time_to_first_chunk": None if ttfc is None else round(ttfc, 4),
-        "duration": round(duration, 4),
-        "attempts": stream.metrics.attempts
-        if stream is not None
-        else getattr(error, "attempts", 1),
-        "error": None if error is None else {"type": type(error).__name__, "message": str(error)},
-    }
-
-
 # --- the run -------------------------------------------------------------------------------------
 
 
@@ -349,47 +249,44 @@ class _Batch:
     fatal: GroqStreamError | None = None  # an error that dooms every request (a bad key)
 
     async def run(self, client: GroqClient) -> None:
-        """Start each job once a slot is free (and the rate limits allow), so a batch of
-        thousands holds at most ``concurrency`` tasks and connections. Ctrl-C cancels it all."""
-        slots = trio.Semaphore(self.concurrency)
-
-        async def job_task(job: Job) -> None:
-            try:
-                await self._run_job(client, job)
-            finally:
-                slots.release()
-            if self.fatal is not None:
-                nursery.cancel_scope.cancel()
-
+        """Fan the jobs out (at most ``concurrency`` at once, pausing while the rate limits say
+        a window is used up) and show every event as it arrives. Ctrl-C cancels it all."""
+        requests = [job.request for job in self.jobs]
         with self.display:
             async with trio.open_nursery() as nursery:
                 if threading.current_thread() is threading.main_thread():
                     await nursery.start(self._watch_sigint, nursery.cancel_scope)
                 nursery.start_soon(self.display.animate)
-                async with trio.open_nursery() as jobs:
-                    for job in self.jobs:
-                        await slots.acquire()
-                        await client.wait_for_rate_limits()
-                        jobs.start_soon(job_task, job)
+                began = trio.current_time()
+                async with open_fanout(
+                    client, requests, max_concurrency=self.concurrency, on_error="collect"
+                ) as fanout:
+                    async for event in fanout:
+                        job = self.jobs[event.index]
+                        if event.chunk is not None:
+                            self.display.chunk(job.index, event.text)
+                        else:
+                            await self._finished(job, event, trio.current_time() - began)
+                            if self.fatal is not None:
+                                break  # leaving the fan-out cancels every other request
                 nursery.cancel_scope.cancel()  # stop the animation and the Ctrl-C watcher
 
-    async def _run_job(self, client: GroqClient, job: Job) -> None:
-        self.display.started(job.index)
-        began = trio.current_time()
-        stream: ChatStream | None = None
-        error: GroqStreamError | None = None
-        try:
-            async with open_stream(client, request=job.request) as stream:
-                async for chunk in stream:
-                    text = [c.delta.content for c in chunk.choices if c.index == 0]
-                    self.display.chunk(job.index, (text[0] if text else None) or "")
-        except GroqStreamError as exc:
-            error = exc
-        duration = stream.metrics.duration if stream is not None else None
+    async def _finished(self, job: Job, event: FanoutEvent, elapsed: float) -> None:
+        error = event.error
+        duration = event.metrics.duration if event.metrics is not None else None
         if duration is None:
-            duration = trio.current_time() - began
+            duration = elapsed
         if self.log is not None:
-            await self.log.write(_record(job, stream, error, duration))
+            record = result_record(
+                job.index,
+                job.request,
+                job.prompt,
+                completion=event.completion,
+                metrics=event.metrics,
+                error=error,
+                duration=duration,
+            )
+            await self.log.write(record)
         self.display.finished(
             job.index, error=_describe(error) if error else None, seconds=duration
         )

@@ -93,6 +93,8 @@ class Display:
     def chunk(self, index: int, text: str) -> None:
         """A chunk arrived for prompt ``index``, adding ``text`` (maybe ``""``) to its answer."""
         row = self.rows[index]
+        if not row.started:
+            self.started(index)
         row.chunks += 1
         self.chunks += 1
         row.status = "streaming"

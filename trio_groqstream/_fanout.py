@@ -25,7 +25,7 @@ import trio
 
 from ._client import GroqClient
 from ._errors import ConfigurationError, GroqStreamError
-from ._stream import ChatStream, open_stream, raise_single, reraise
+from ._stream import ChatStream, StreamMetrics, open_stream, raise_single, reraise
 from ._wire import ChatCompletion, ChatCompletionChunk
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -61,6 +61,9 @@ class FanoutEvent(msgspec.Struct, frozen=True, kw_only=True):
     chunk: ChatCompletionChunk | None = None
     completion: ChatCompletion | None = None
     error: GroqStreamError | None = None
+    #: On a request's last event (``completion`` or ``error``): its stream's timings, counts and
+    #: attempts; ``None`` on chunk events and when the request failed before its stream opened.
+    metrics: StreamMetrics | None = None
 
     @property
     def kind(self) -> Literal["chunk", "completion", "error"]:
@@ -231,14 +234,19 @@ async def open_fanout(
 
     async def worker(index: int, request: Request) -> None:
         with send.clone() as out:
+            stream: ChatStream | None = None
             try:
                 async with open_stream(client, request=request, **stream_options) as stream:
                     await _forward(index, stream, out)
-                    await out.send([FanoutEvent(index=index, completion=stream.completion)])
+                last = FanoutEvent(
+                    index=index, completion=stream.completion, metrics=stream.metrics
+                )
             except GroqStreamError as exc:
                 if on_error == "raise":
                     raise
-                await out.send([FanoutEvent(index=index, error=exc)])
+                metrics = stream.metrics if stream is not None else None
+                last = FanoutEvent(index=index, error=exc, metrics=metrics)
+            await out.send([last])
 
     async def launch() -> None:
         with send, fanout._workers:

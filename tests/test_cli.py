@@ -29,7 +29,7 @@ import trio
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-from trio_groqstream import _cli
+from trio_groqstream import _cli, _results
 from trio_groqstream._cli import FAKE_PAUSE_ENV, main
 from trio_groqstream._display import LiveDisplay, PlainDisplay, _fit_tail, choose_display
 from trio_groqstream.testing import FAKE_API_KEY, echo_text, open_fake_groq
@@ -416,7 +416,7 @@ def test_ctrl_c_in_process_exits_130_with_whole_records(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv(FAKE_PAUSE_ENV, "0.005")
-    record, calls = _cli.result_record, itertools.count()
+    record, calls = _results.result_record, itertools.count()
 
     def record_then_interrupt(*args: Any, **kwargs: Any) -> dict[str, Any]:
         if next(calls) == 0:  # Ctrl-C once, as soon as the first request finishes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,18 +13,11 @@ from trio_groqstream.testing import (
     FAKE_API_KEY,
     FakeGroq,
     http_error_reply,
-    open_fake_groq,
     text_reply,
 )
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 MODEL = "llama-3.3-70b-versatile"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGroq]:
-    async with open_fake_groq() as server:
-        yield server
 
 
 async def run(client: tgs.GroqClient) -> tgs.ChatStream:

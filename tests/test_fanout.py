@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -33,7 +33,6 @@ from trio_groqstream.testing import (
     headers_never_reply,
     http_error_reply,
     in_stream_error_reply,
-    open_fake_groq,
     stall_reply,
     text_reply,
 )
@@ -72,18 +71,6 @@ def stalled(_recorded: RecordedRequest) -> Reply:
 def slow_error(status: int, seconds: float) -> Reply:
     """An HTTP error sent only after ``seconds``, so that its siblings are in flight by then."""
     return dataclasses.replace(http_error_reply(status), before_headers=(Pause(seconds),))
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGroq]:
-    async with open_fake_groq() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeGroq) -> AsyncIterator[tgs.GroqClient]:
-    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0) as c:
-        yield c
 
 
 async def settle(fake: FakeGroq) -> ServerStats:

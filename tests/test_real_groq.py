@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +18,7 @@ import trio
 from _real_groq import MISSING, REAL_GROQ_DIR, recording_ids, recording_or_skip
 
 import trio_groqstream as tgs
-from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, open_fake_groq, replay_reply
+from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, replay_reply
 
 STREAM_KINDS = (
     "text",
@@ -159,21 +158,6 @@ def assert_fields_match(actual: msgspec.Struct | None, expected: dict[str, Any])
             assert_fields_match(got, value)
         else:
             assert got == value, (key, got, value)
-
-
-# --- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGroq]:
-    async with open_fake_groq() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeGroq) -> AsyncIterator[tgs.GroqClient]:
-    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0) as c:
-        yield c
 
 
 async def replay(

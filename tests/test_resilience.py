@@ -19,19 +19,12 @@ from trio_groqstream.testing import (
     http_error_reply,
     in_stream_error_reply,
     keepalive_only_reply,
-    open_fake_groq,
     stall_reply,
     text_reply,
 )
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 MODEL = "llama-3.3-70b-versatile"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGroq]:
-    async with open_fake_groq() as server:
-        yield server
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,6 @@ from trio_groqstream.testing import (
     eof_reply,
     in_stream_error_reply,
     non_sse_reply,
-    open_fake_groq,
     reasoning_reply,
     sse_event,
     text_reply,
@@ -31,18 +29,6 @@ from trio_groqstream.testing import (
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 MODEL = "llama-3.3-70b-versatile"
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeGroq]:
-    async with open_fake_groq() as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeGroq) -> AsyncIterator[tgs.GroqClient]:
-    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0) as c:
-        yield c
 
 
 async def collect(client: tgs.GroqClient, **options: Any) -> tuple[list[str], tgs.ChatStream]:

@@ -191,3 +191,16 @@ async def test_no_log_record_contains_the_key(
     for record in caplog.records:
         assert FAKE_API_KEY not in record.getMessage()
         assert FAKE_API_KEY not in repr(record.args)
+
+
+async def test_error_body_read_is_bounded(fake: FakeGroq) -> None:
+    huge = "x" * (1024 * 1024)
+    fake.push(http_error_reply(500, text=huge, content_type="text/plain"))
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0) as c:
+        with pytest.raises(tgs.InternalServerError) as info:
+            await run(c)
+    assert isinstance(info.value.body, str)
+    assert 0 < len(info.value.body) <= 64 * 1024
+    assert len(str(info.value)) < 1000  # the message holds an excerpt, not the body
+    with trio.fail_after(5):
+        await fake.wait_idle()

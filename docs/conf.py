@@ -16,7 +16,7 @@ import trio_groqstream
 
 project = "trio_groqstream"
 author = "trio_groqstream developers"
-copyright = "trio_groqstream developers"  # noqa: A001 -- the name Sphinx reads
+copyright = "trio_groqstream developers"
 release = trio_groqstream.__version__
 version = release
 
@@ -42,6 +42,9 @@ myst_heading_anchors = 3
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_preserve_defaults = True
+# A method without a docstring of its own (FanoutStream.receive) would otherwise show the generic
+# text of trio.abc.ReceiveChannel, which describes a different contract.
+autodoc_inherit_docstrings = False
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 # "Attributes:" sections become :ivar: fields rather than separate attribute entries, so that a

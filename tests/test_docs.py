@@ -18,6 +18,7 @@ import importlib.util
 import json
 import re
 import sys
+import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -340,18 +341,37 @@ async def test_example_runs_against_the_fake(
 
 # --- the pages ----------------------------------------------------------------------------------
 
-INCLUDE = re.compile(r"^```\{literalinclude\}[ \t]+(\S+)", re.MULTILINE)
-FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-AUTODOC = re.compile(r"^\.\. auto(?:class|function|exception|data)::[ \t]+(\S+)", re.MULTILINE)
+INCLUDE = re.compile(r"^[ \t]*```\{literalinclude\}[ \t]+(\S+)", re.MULTILINE)
+# A fence may be indented (inside a list item); its closing fence has the same indentation.
+FENCE = re.compile(r"^([ \t]*)```python[ \t]*\n(.*?)^\1```[ \t]*$", re.MULTILINE | re.DOTALL)
+# Generated entries, and the few constants described by hand (autodoc cannot read the docstring of
+# a re-exported value).
+AUTODOC = re.compile(
+    r"^\.\. (?:auto(?:class|function|exception)|py:data)::[ \t]+([\w.]+)", re.MULTILINE
+)
 
 
 def test_every_example_is_a_script_with_a_scenario() -> None:
     scripts = sorted(EXAMPLES.glob("*.py"))
     assert {path.stem for path in scripts} == set(SCENARIOS)
     for path in scripts:
-        source = path.read_text(encoding="utf-8")
-        assert "async def main() -> None:" in source, path.name
-        assert 'if __name__ == "__main__":\n    trio.run(main' in source, path.name
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        mains = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.AsyncFunctionDef) and node.name == "main"
+        ]
+        assert len(mains) == 1, f"{path.name}: no module-level async def main()"
+        assert not mains[0].args.args, f"{path.name}: main() must take no arguments"
+        guard = tree.body[-1]
+        assert isinstance(guard, ast.If), f"{path.name}: must end with the __main__ guard"
+        assert ast.unparse(guard.test) == "__name__ == '__main__'", path.name
+        assert any(
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) == "trio.run"
+            and ast.unparse(node.args[0]) == "main"
+            for node in ast.walk(guard)
+        ), f"{path.name}: the __main__ guard must trio.run(main)"
 
 
 def test_includes_resolve_and_every_example_is_included() -> None:
@@ -371,7 +391,7 @@ def fenced_blocks() -> list[Any]:
         text = page.read_text(encoding="utf-8")
         for match in FENCE.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
-            source = match.group(1)
+            source = textwrap.dedent(match.group(2))
             marks = [python_at_least((3, 11))] if "except*" in source else []
             blocks.append(pytest.param(source, id=f"{page.name}:{line}", marks=marks))
     return blocks
@@ -388,3 +408,10 @@ def test_the_api_reference_covers_every_public_name() -> None:
     for module in (trio_groqstream, trio_groqstream.testing):
         wanted = {f"{module.__name__}.{name}" for name in module.__all__}
         assert not wanted - documented, f"missing from api.md: {sorted(wanted - documented)}"
+
+
+def test_the_index_shows_the_readme_commands() -> None:
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"^```sh\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+    assert match is not None, "README.md has no sh block"
+    assert match.group(1) in (DOCS / "index.md").read_text(encoding="utf-8")

@@ -88,7 +88,7 @@ def test_negative_retries_rejected() -> None:
 async def test_unknown_stream_option_is_rejected() -> None:
     async with tgs.GroqClient(api_key="gsk_x") as client:
         with pytest.raises(tgs.ConfigurationError, match="bogus"):
-            client.settings_for(bogus=1)
+            client._settings_for(bogus=1)
 
 
 def test_repr_never_shows_the_key() -> None:

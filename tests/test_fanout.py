@@ -689,7 +689,7 @@ async def test_unknown_stream_option_is_a_configuration_error(
     with pytest.raises(tgs.ConfigurationError, match="bogus"):
         await tgs.race(client, requests, bogus=1)
     with pytest.raises(tgs.ConfigurationError, match="on_error"):
-        await tgs.gather(client, requests, on_error="ignore")  # type: ignore[arg-type]
+        await tgs.gather(client, requests, on_error="ignore")  # type: ignore[call-overload]
     with pytest.raises(tgs.ConfigurationError, match="at least one"):
         await tgs.race(client, [])
     assert fake.requests == []

@@ -58,15 +58,21 @@ from ._wire import ChatCompletionMessage as ChatCompletionMessage
 from ._wire import ChatCompletionMessageToolCall as ChatCompletionMessageToolCall
 from ._wire import Choice as Choice
 from ._wire import ChoiceDelta as ChoiceDelta
+from ._wire import ChoiceDeltaFunctionCall as ChoiceDeltaFunctionCall
 from ._wire import ChoiceDeltaToolCall as ChoiceDeltaToolCall
 from ._wire import ChoiceDeltaToolCallFunction as ChoiceDeltaToolCallFunction
 from ._wire import ChoiceLogprobs as ChoiceLogprobs
 from ._wire import CompletionChoice as CompletionChoice
 from ._wire import CompletionTokensDetails as CompletionTokensDetails
 from ._wire import CompletionUsage as CompletionUsage
+from ._wire import ErrorObject as ErrorObject
 from ._wire import ExecutedTool as ExecutedTool
 from ._wire import FunctionCall as FunctionCall
 from ._wire import PromptTokensDetails as PromptTokensDetails
+from ._wire import TokenLogprob as TokenLogprob
+from ._wire import TopLogprob as TopLogprob
+from ._wire import UsageBreakdown as UsageBreakdown
+from ._wire import UsageBreakdownModel as UsageBreakdownModel
 from ._wire import XGroq as XGroq
 
 __all__ = [
@@ -84,6 +90,7 @@ __all__ = [
     "ChatStream",
     "Choice",
     "ChoiceDelta",
+    "ChoiceDeltaFunctionCall",
     "ChoiceDeltaToolCall",
     "ChoiceDeltaToolCallFunction",
     "ChoiceLogprobs",
@@ -93,6 +100,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectTimeout",
+    "ErrorObject",
     "EventTooLargeError",
     "ExecutedTool",
     "FanoutEvent",
@@ -116,9 +124,13 @@ __all__ = [
     "StreamMetrics",
     "StreamProtocolError",
     "StreamSettings",
+    "TokenLogprob",
+    "TopLogprob",
     "TotalTimeout",
     "UnexpectedContentTypeError",
     "UnprocessableEntityError",
+    "UsageBreakdown",
+    "UsageBreakdownModel",
     "XGroq",
     "__version__",
     "accumulate",

@@ -126,8 +126,11 @@ class GroqClient(trio.abc.AsyncResource):
     Args:
         api_key: the API key; defaults to ``$GROQ_API_KEY``. Required.
         base_url: defaults to ``$GROQ_BASE_URL``, then ``https://api.groq.com``.
-        http_client: an ``httpx.AsyncClient`` to borrow. It is never closed by this client; give it
-            ``httpx.Limits(max_keepalive_connections=<=100)`` and no pool timeout for fan-out.
+        http_client: an ``httpx.AsyncClient`` to borrow. It is never closed by this client. For
+            fan-out, give it ``httpx.Limits(max_connections=None, max_keepalive_connections=100)``
+            (or ``max_connections`` at least the fan-out's ``max_concurrency``): a smaller pool
+            makes requests queue inside httpx, and many idle keep-alive connections slow
+            httpcore's pool down.
         default_headers: extra headers for every request, added to ``$GROQ_CUSTOM_HEADERS``
             (newline-separated ``Name: value`` lines).
         connect_timeout: seconds to establish a connection.
@@ -205,6 +208,7 @@ class GroqClient(trio.abc.AsyncResource):
 
     @property
     def base_url(self) -> str:
+        """The API's base URL, without a trailing slash or ``/openai/v1``."""
         return self._base_url
 
     def __repr__(self) -> str:
@@ -236,7 +240,7 @@ class GroqClient(trio.abc.AsyncResource):
         else:
             await trio.lowlevel.checkpoint()
 
-    def settings_for(self, **overrides: object) -> StreamSettings:
+    def _settings_for(self, **overrides: object) -> StreamSettings:
         """The client's settings with any given (not-missing) override applied."""
         fields = {name: value for name, value in overrides.items() if value is not MISSING}
         if not fields:
@@ -247,7 +251,7 @@ class GroqClient(trio.abc.AsyncResource):
         merged = {**self.settings.__dict__, **fields}
         return StreamSettings(**merged)
 
-    def observe_rate_limits(self, headers: Mapping[str, str]) -> RateLimits:
+    def _observe_rate_limits(self, headers: Mapping[str, str]) -> RateLimits:
         """Parse a response's rate-limit headers and remember them as the latest."""
         limits = RateLimits.from_headers(
             headers, observed_at=trio.current_time(), wall_now=time.time()
@@ -271,7 +275,7 @@ class GroqClient(trio.abc.AsyncResource):
         await trio.sleep_until(until)
         return until - now
 
-    async def open_response(self, body: bytes, *, connect_timeout: float | None) -> httpx.Response:
+    async def _open_response(self, body: bytes, *, connect_timeout: float | None) -> httpx.Response:
         """Send one chat completions request; return the open streaming response.
 
         The response is a 2xx ``text/event-stream``; the caller must close it. Anything else is
@@ -337,6 +341,8 @@ class GroqClient(trio.abc.AsyncResource):
             else:
                 message = excerpt(text.strip(), 300)
         headers = {name.lower(): value for name, value in response.headers.items()}
+        # A 429's retry-after (and any x-ratelimit-* it carries) is what the budget most needs.
+        self._observe_rate_limits(headers)
         cls = status_error_class(response.status_code)
         return cls(
             message or response.reason_phrase or "no message",

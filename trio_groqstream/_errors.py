@@ -170,8 +170,11 @@ class APIStatusError(GroqStreamError):
         body: the parsed JSON body, or the raw text when it is not JSON (HTML, plain text).
         headers: the response headers (lower-case names).
         request_id: ``x-request-id``, the id Groq support asks for.
-        error_type, code, param, failed_generation: the fields of Groq's ``{"error": {...}}``
-            body when it has them.
+        error_type: ``error.type`` of Groq's ``{"error": {...}}`` body, when it has one.
+        code: ``error.code`` (e.g. ``rate_limit_exceeded``, ``model_not_found``).
+        param: ``error.param``, the request field at fault.
+        failed_generation: ``error.failed_generation``, what the model produced before a tool
+            or JSON validation failed.
         retry_after: the wait the server asked for (seconds), when it named one.
     """
 
@@ -315,7 +318,10 @@ class StreamAPIError(GroqStreamError):
     ``error`` object, or ``x_groq.error``).
 
     Attributes:
-        error_type, code, failed_generation, status_code: as Groq sent them (may be ``None``).
+        error_type: the error's ``type`` as Groq sent it (may be ``None``).
+        code: the error's ``code``, e.g. ``tool_use_failed``.
+        failed_generation: what the model produced before the failure.
+        status_code: the HTTP-like status Groq put inside the stream's error, if any.
         request_id: ``x_groq.id`` / ``x-request-id`` when known.
         completion: the partial completion streamed before the error.
     """

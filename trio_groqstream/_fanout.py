@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal, NoReturn, cast
+from typing import Any, Literal, NoReturn, cast, overload
 
 import msgspec
 import trio
@@ -67,6 +67,7 @@ class FanoutEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def kind(self) -> Literal["chunk", "completion", "error"]:
+        """Which of ``chunk``, ``completion`` or ``error`` this event carries."""
         if self.chunk is not None:
             return "chunk"
         return "completion" if self.completion is not None else "error"
@@ -89,8 +90,8 @@ _Batch = list[FanoutEvent]
 class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
     """The merged, tagged flow of a fan-out; get one from :func:`open_fanout`.
 
-    ``async for event in fanout`` yields :class:`FanoutEvent`s in arrival order (in order within
-    each request) and ends when every request has finished. ``receive`` is a checkpoint.
+    ``async for event in fanout`` yields :class:`FanoutEvent` items in arrival order (in order
+    within each request) and ends when every request has finished. ``receive`` is a checkpoint.
 
     Attributes:
         results: per request index, its :class:`ChatCompletion`, its error (``collect``), or
@@ -106,6 +107,8 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
         self.results: list[Result | None] = [None] * size
 
     async def receive(self) -> FanoutEvent:
+        """The next event; ``trio.EndOfChannel`` once every request has finished. A checkpoint;
+        cancelling it loses nothing."""
         if self._pos < len(self._batch):
             await trio.lowlevel.checkpoint()
         if self._pos >= len(self._batch):
@@ -130,6 +133,7 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
         return "".join(self._texts.get(index, ()))
 
     async def aclose(self) -> None:
+        """Stop the fan-out early: every request is cancelled and its connection closed."""
         self._workers.cancel()  # first: a worker blocked in send() gets Cancelled, not Broken
         self._receive.close()
         await trio.lowlevel.checkpoint()
@@ -315,6 +319,32 @@ async def _drain(stream: ChatStream) -> None:
             return
 
 
+@overload
+async def gather(
+    client: GroqClient,
+    requests: Iterable[Request],
+    *,
+    max_concurrency: int = ...,
+    on_error: Literal["raise"] = ...,
+    limiter: trio.CapacityLimiter | None = ...,
+    respect_rate_limits: bool = ...,
+    **stream_options: Any,
+) -> list[ChatCompletion]: ...
+
+
+@overload
+async def gather(
+    client: GroqClient,
+    requests: Iterable[Request],
+    *,
+    max_concurrency: int = ...,
+    on_error: Literal["collect"],
+    limiter: trio.CapacityLimiter | None = ...,
+    respect_rate_limits: bool = ...,
+    **stream_options: Any,
+) -> list[Result]: ...
+
+
 async def gather(
     client: GroqClient,
     requests: Iterable[Request],
@@ -324,7 +354,7 @@ async def gather(
     limiter: trio.CapacityLimiter | None = None,
     respect_rate_limits: bool = True,
     **stream_options: Any,
-) -> list[Result]:
+) -> list[ChatCompletion] | list[Result]:
     """Run many completions concurrently; return them in request order.
 
     With ``on_error="raise"`` (default) the first failure cancels the rest and an
@@ -333,6 +363,9 @@ async def gather(
     """
     _check(max_concurrency, on_error, stream_options)
     requests = list(requests)
+    if not requests:
+        await trio.lowlevel.checkpoint()
+        return []
     results: list[Result | None] = [None] * len(requests)
     capacity = _limiter_for(max_concurrency, limiter)
 

@@ -99,8 +99,10 @@ class RateLimits(msgspec.Struct, frozen=True, kw_only=True):
     Attributes:
         limit_requests: requests allowed per window (per day on Groq).
         limit_tokens: tokens allowed per window (per minute on Groq).
-        remaining_requests, remaining_tokens: what is left in the current windows.
-        reset_requests, reset_tokens: seconds until those windows free up.
+        remaining_requests: requests left in the current window.
+        remaining_tokens: tokens left in the current window.
+        reset_requests: seconds until the request window frees up.
+        reset_tokens: seconds until the token window frees up.
         retry_after: the wait a 429 asked for, in seconds.
         observed_at: the ``trio.current_time()`` at which the headers arrived, so the resets can be
             turned into deadlines.

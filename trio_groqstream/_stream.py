@@ -328,7 +328,7 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
             if settings.first_chunk_timeout is not None:
                 first_deadline = trio.current_time() + settings.first_chunk_timeout
                 watchdog.deadline = first_deadline
-            response = await self._client.open_response(
+            response = await self._client._open_response(
                 self._body, connect_timeout=settings.connect_timeout
             )
             iterator = response.aiter_bytes()
@@ -338,7 +338,7 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
                     watchdog.deadline = min(first_deadline, idle_deadline)
                 self.headers = {name.lower(): value for name, value in response.headers.items()}
                 self.request_id = self.headers.get("x-request-id")
-                self.rate_limits = self._client.observe_rate_limits(self.headers)
+                self.rate_limits = self._client._observe_rate_limits(self.headers)
                 if not self._started:
                     self._started = True
                     task_status.started()
@@ -556,8 +556,12 @@ async def open_stream(
         client: the :class:`GroqClient` to send through.
         request: the chat completions body as a mapping; keyword arguments are merged over it.
             ``stream`` is always set; ``None`` values are not sent.
-        connect_timeout, first_chunk_timeout, idle_timeout, total_timeout, max_retries: override
-            the client's defaults for this stream (``None`` disables a timeout).
+        connect_timeout: seconds to connect, overriding the client's default (``None``: no
+            limit).
+        first_chunk_timeout: seconds from sending to the first event (``None``: no limit).
+        idle_timeout: seconds allowed between events (``None``: no limit).
+        total_timeout: seconds for the whole stream, retries included (``None``: no limit).
+        max_retries: retries before the first chunk, overriding the client's.
         buffer: how many network reads may wait for the consumer before reading pauses.
 
     Leaving the block for any reason closes the response (shielded, bounded) and stops the
@@ -570,7 +574,7 @@ async def open_stream(
             raise ConfigurationError(f"the request needs {field!r} (pass {field}=...)")
     if buffer < 1:
         raise ConfigurationError("buffer must be at least 1")
-    settings = client.settings_for(
+    settings = client._settings_for(
         connect_timeout=connect_timeout,
         first_chunk_timeout=first_chunk_timeout,
         idle_timeout=idle_timeout,

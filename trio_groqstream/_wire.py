@@ -292,7 +292,7 @@ class ChatCompletion(_Wire, frozen=True):
 
     @property
     def text(self) -> str:
-        """The first choice's content, or ``""``: the usual thing one wants."""
+        """The first choice's content, or ``""`` (what one usually wants)."""
         if not self.choices:
             return ""
         return self.choices[0].message.content or ""

@@ -359,3 +359,14 @@ async def test_client_budget_waits_for_an_exhausted_window(
     assert waited == pytest.approx(7.5, abs=0.01)
     assert trio.current_time() - start == pytest.approx(7.5, abs=0.01)
     assert await client.wait_for_rate_limits() == 0.0
+
+
+async def test_a_429_informs_the_client_budget(
+    loopback_clock: MockClock, client: tgs.GroqClient, fake: FakeGroq
+) -> None:
+    fake.push(http_error_reply(429, retry_after=3))
+    with pytest.raises(tgs.RateLimitError):
+        await run(client, max_retries=0)
+    assert client.rate_limits is not None
+    assert client.rate_limits.retry_after == 3
+    assert await client.wait_for_rate_limits() == pytest.approx(3.0, abs=0.01)

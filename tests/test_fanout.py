@@ -718,6 +718,7 @@ async def test_aclose_inside_the_block_stops_every_request_quietly(
     with trio.fail_after(10):
         async with tgs.open_fanout(client, [request(f"p{i}") for i in range(3)]) as fanout:
             await fanout.receive()
+            await fake.wait_requests(3)  # all three are in flight before we hang up
             await fanout.aclose()  # a ReceiveChannel's way to say "no more, thanks"
             await fake.wait_idle()  # the requests stop...
             await trio.testing.wait_all_tasks_blocked()

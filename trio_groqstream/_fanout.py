@@ -23,9 +23,11 @@ from typing import Any, Literal, NoReturn, cast, overload
 import msgspec
 import trio
 
+from ._accumulate import Accumulator
 from ._client import GroqClient
 from ._errors import ConfigurationError, GroqStreamError
-from ._stream import ChatStream, StreamMetrics, open_stream, raise_single, reraise
+from ._pump import Batch, Pump, StreamMetrics, raise_single, reraise
+from ._stream import prepare
 from ._wire import ChatCompletion, ChatCompletionChunk
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -238,17 +240,23 @@ async def open_fanout(
 
     async def worker(index: int, request: Request) -> None:
         with send.clone() as out:
-            stream: ChatStream | None = None
+            acc = Accumulator()
+
+            async def sink(batch: Batch) -> None:
+                for chunk in batch:
+                    acc.add(chunk)
+                await _put(out, [FanoutEvent(index=index, chunk=chunk) for chunk in batch])
+
+            pump: Pump | None = None
             try:
-                async with open_stream(client, request=request, **stream_options) as stream:
-                    await _forward(index, stream, out)
-                last = FanoutEvent(
-                    index=index, completion=stream.completion, metrics=stream.metrics
-                )
+                pump = Pump(client, *prepare(client, request, stream_options), sink)
+                await pump.run()
+                last = FanoutEvent(index=index, completion=acc.snapshot(), metrics=pump.metrics)
             except GroqStreamError as exc:
                 if on_error == "raise":
                     raise
-                metrics = stream.metrics if stream is not None else None
+                _attach_partial(exc, acc)
+                metrics = pump.metrics if pump is not None and pump.started else None
                 last = FanoutEvent(index=index, error=exc, metrics=metrics)
             await out.send([last])
 
@@ -302,21 +310,49 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]
             yield exc
 
 
-async def _forward(index: int, stream: ChatStream, out: trio.MemorySendChannel[_Batch]) -> None:
-    while True:
-        try:
-            batch = await stream._receive_batch()
-        except trio.EndOfChannel:
-            return
-        await out.send([FanoutEvent(index=index, chunk=chunk) for chunk in batch])
+async def _put(out: trio.MemorySendChannel[_Batch], events: _Batch) -> None:
+    """Send without a second schedule point when the channel has room (the pump's read was one)."""
+    try:
+        out.send_nowait(events)
+    except trio.WouldBlock:
+        await out.send(events)
+    except trio.BrokenResourceError:
+        # The consumer left, and leaving cancelled us first; send_nowait just is not a
+        # checkpoint, so let that cancellation show rather than this symptom of it.
+        await trio.lowlevel.checkpoint()
+        raise
 
 
-async def _drain(stream: ChatStream) -> None:
-    while True:
-        try:
-            await stream._receive_batch()
-        except trio.EndOfChannel:
-            return
+def _attach_partial(exc: GroqStreamError, acc: Accumulator) -> None:
+    if exc.completion is None and acc.chunks:
+        exc.completion = acc.snapshot()
+
+
+async def _complete(
+    client: GroqClient,
+    request: Request,
+    stream_options: Mapping[str, Any],
+    *,
+    on_done: Callable[[ChatCompletion], None] | None = None,
+) -> ChatCompletion:
+    """Run one request to its end with no channel and no second task: chunks fold straight into
+    the completion. ``on_done`` hears of it at ``[DONE]``, before the body's short drain."""
+    acc = Accumulator()
+
+    async def sink(batch: Batch) -> None:
+        for chunk in batch:
+            acc.add(chunk)
+
+    async def done() -> None:
+        if on_done is not None:
+            on_done(acc.snapshot())
+
+    try:
+        await Pump(client, *prepare(client, request, stream_options), sink, on_done=done).run()
+    except GroqStreamError as exc:
+        _attach_partial(exc, acc)
+        raise
+    return acc.snapshot()
 
 
 @overload
@@ -371,9 +407,7 @@ async def gather(
 
     async def worker(index: int, request: Request) -> None:
         try:
-            async with open_stream(client, request=request, **stream_options) as stream:
-                await _drain(stream)
-                results[index] = stream.completion
+            results[index] = await _complete(client, request, stream_options)
         except GroqStreamError as exc:
             if on_error == "raise":
                 raise
@@ -406,13 +440,14 @@ async def race(
     errors: list[GroqStreamError] = []
 
     async def runner(index: int, request: Request, cancel_scope: trio.CancelScope) -> None:
-        nonlocal winner
+        def won(completion: ChatCompletion) -> None:
+            nonlocal winner
+            if winner is None:
+                winner = (index, completion)
+                cancel_scope.cancel()  # at [DONE]: the losers go now, not after our drain
+
         try:
-            async with open_stream(client, request=request, **stream_options) as stream:
-                await _drain(stream)
-                if winner is None:
-                    winner = (index, stream.completion)
-                    cancel_scope.cancel()
+            await _complete(client, request, stream_options, on_done=won)
         except GroqStreamError as exc:
             errors.append(exc)
 
@@ -440,17 +475,43 @@ async def stream_to_channel(
     any reason, so give each producer its own ``send.clone()`` when several share one channel.
     Returns the accumulated completion. If the receiver goes away, the stream stops quietly.
     """
-    async with send_channel:
-        async with open_stream(client, **request) as stream:
-            task_status.started(stream.headers)
-            try:
-                while True:
-                    try:
-                        batch = await stream._receive_batch()
-                    except trio.EndOfChannel:
-                        break
-                    for chunk in batch:
-                        await send_channel.send(chunk)
-            except trio.BrokenResourceError:
-                pass  # nobody is listening any more
-        return stream.completion
+    acc = Accumulator()
+
+    async def sink(batch: Batch) -> None:
+        for chunk in batch:
+            acc.add(chunk)
+            await send_channel.send(chunk)
+
+    options = {name: request.pop(name) for name in _STREAM_OPTIONS & request.keys()}
+    try:
+        pump = Pump(client, *prepare(client, request, options), sink)
+        await pump.run(task_status=_HeadersStatus(task_status, pump))
+    except trio.BrokenResourceError:
+        pass  # nobody is listening any more
+    except GroqStreamError as exc:
+        _attach_partial(exc, acc)
+        raise
+    finally:
+        await _close(send_channel)
+    return acc.snapshot()
+
+
+async def _close(channel: trio.abc.SendChannel[ChatCompletionChunk]) -> None:
+    """Close the caller's channel without a schedule point that could swap the exception in
+    flight for ``Cancelled`` (a memory channel closes synchronously; others are shielded)."""
+    if isinstance(channel, trio.MemorySendChannel):
+        channel.close()
+        return
+    with trio.CancelScope(shield=True):
+        await channel.aclose()
+
+
+class _HeadersStatus:
+    """Reports the response headers to ``nursery.start`` once the pump has them."""
+
+    def __init__(self, outer: trio.TaskStatus[dict[str, str]], pump: Pump) -> None:
+        self._outer = outer
+        self._pump = pump
+
+    def started(self, value: None = None) -> None:
+        self._outer.started(self._pump.headers)

@@ -1,0 +1,464 @@
+"""The producer of one streamed completion: request, retries, deadlines, decoding, hand-over.
+
+A :class:`Pump` is the only code that reads a response body. It sends the request (again, while
+the retry policy allows), decodes what arrives, and hands each network read's chunks, as one batch,
+to a *sink*: an async callable chosen by whoever runs the pump.
+
+* ``open_stream`` gives it a sink that puts the batch on a bounded memory channel for the
+  consumer task: one channel hop per network read, never per chunk.
+* ``gather`` folds batches straight into a completion: no channel and no second task at all.
+* ``open_fanout`` tags batches and puts them on the fan-out's merged channel: one hop, not two.
+
+Deadlines are kept by a watchdog task beside the reader instead of by moving a cancel scope's
+deadline on every event: moving a deadline costs a few microseconds (more than decoding a chunk),
+while noting the time of the last event in an attribute costs almost nothing. The watchdog wakes
+only when a deadline could have passed, re-checks, and cancels the attempt if it has.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NoReturn
+
+import httpx
+import msgspec
+import trio
+
+from ._client import GroqClient, StreamSettings, close_response
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    FirstChunkTimeout,
+    GroqStreamError,
+    IdleTimeout,
+    IncompleteStreamError,
+    StreamAPIError,
+    StreamProtocolError,
+    TotalTimeout,
+    excerpt,
+)
+from ._ratelimit import RateLimits
+from ._retry import backoff, is_retryable
+from ._sse import ServerSentEvent, SSEDecoder
+from ._wire import CHUNK_DECODER, ERROR_ENVELOPE_DECODER, ChatCompletionChunk, ErrorObject
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import BaseExceptionGroup
+
+__all__ = ["DRAIN_TIMEOUT", "Batch", "Pump", "StreamMetrics", "raise_single", "reraise"]
+
+Batch = list[ChatCompletionChunk]
+Sink = Callable[[Batch], Awaitable[None]]
+
+# After [DONE]: read at most this much more, for at most this long, hoping for the body's end so
+# the connection can go back to the pool. Groq sends the terminator right after [DONE].
+DRAIN_LIMIT = 64 * 1024
+DRAIN_TIMEOUT = 0.5
+
+
+class StreamMetrics:
+    """Timings and counts of one stream, on ``trio.current_time()``'s clock.
+
+    Attributes:
+        started_at: when the first request was sent.
+        first_chunk_at: when the first chunk arrived (``None`` until then).
+        finished_at: when the stream ended, for any reason.
+        chunks: chunks received from the server.
+        events: SSE events received (chunks, ``[DONE]``, errors).
+        bytes_received: body bytes read.
+        attempts: HTTP requests made (1 + retries).
+        retry_waits: seconds slept before each retry.
+        max_gap: the longest wait between two reads that carried events.
+    """
+
+    __slots__ = (
+        "attempts",
+        "bytes_received",
+        "chunks",
+        "events",
+        "finished_at",
+        "first_chunk_at",
+        "last_event_at",
+        "max_gap",
+        "retry_waits",
+        "started_at",
+    )
+
+    def __init__(self) -> None:
+        self.started_at: float | None = None
+        self.first_chunk_at: float | None = None
+        self.finished_at: float | None = None
+        self.last_event_at: float | None = None
+        self.chunks = 0
+        self.events = 0
+        self.bytes_received = 0
+        self.attempts = 0
+        self.retry_waits: list[float] = []
+        self.max_gap = 0.0
+
+    @property
+    def time_to_first_chunk(self) -> float | None:
+        """Seconds from the first request to the first chunk (retries included)."""
+        if self.first_chunk_at is None or self.started_at is None:
+            return None
+        return self.first_chunk_at - self.started_at
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first request to the end of the stream (``None`` while running)."""
+        if self.finished_at is None or self.started_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamMetrics(chunks={self.chunks}, attempts={self.attempts}, "
+            f"time_to_first_chunk={self.time_to_first_chunk}, duration={self.duration})"
+        )
+
+
+class _Done:
+    """Marks ``data: [DONE]`` in a decoded batch."""
+
+
+_DONE = _Done()
+
+
+async def _nothing() -> None:
+    """The default ``on_done``: nothing to announce."""
+
+
+class Pump:
+    """Runs one streamed request to its end and feeds its chunks to ``sink``.
+
+    Args:
+        client: sends the requests.
+        body: the encoded request body.
+        settings: timeouts and retry policy.
+        sink: receives each network read's chunks, in order. It may block (that is
+            backpressure; the idle clock stops meanwhile) and may raise to stop the pump.
+        on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, before the
+            short drain of the body's end: the moment to tell the consumer it is over.
+
+    :meth:`run` raises the typed error that ended the stream (with ``attempts`` and
+    ``retry_waits`` set); whatever the sink raises passes through unchanged.
+    """
+
+    def __init__(
+        self,
+        client: GroqClient,
+        body: bytes,
+        settings: StreamSettings,
+        sink: Sink,
+        *,
+        on_done: Callable[[], Awaitable[None]] = _nothing,
+    ) -> None:
+        self._client = client
+        self._body = body
+        self._settings = settings
+        self._sink = sink
+        self._on_done = on_done
+        self._retries_left = settings.max_retries
+        self._delivered = False
+        self._held: Batch = []
+        self._attempt_events = 0
+        self._first_deadline = math.inf
+        self._waiting_on_sink = False
+        self._timed_out: APITimeoutError | None = None
+        self.started = False
+        self.done = False
+        self.metrics = StreamMetrics()
+        self.rate_limits = RateLimits()
+        self.headers: dict[str, str] = {}
+        self.request_id: str | None = None
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Stream to the end. ``task_status.started()`` is called once the first response's
+        headers are in (so ``nursery.start`` raises HTTP errors itself)."""
+        settings = self._settings
+        metrics = self.metrics
+        try:
+            with trio.CancelScope() as total:
+                metrics.started_at = trio.current_time()
+                if settings.total_timeout is not None:
+                    total.deadline = metrics.started_at + settings.total_timeout
+                await self._run_attempts(task_status)
+            if total.cancelled_caught:
+                raise TotalTimeout(settings.total_timeout or 0.0)
+        except GroqStreamError as exc:
+            exc.attempts = metrics.attempts
+            exc.retry_waits = tuple(metrics.retry_waits)
+            raise
+        finally:
+            if metrics.finished_at is None:
+                metrics.finished_at = trio.current_time()
+
+    async def _run_attempts(self, task_status: trio.TaskStatus[None]) -> None:
+        settings = self._settings
+        while True:
+            self.metrics.attempts += 1
+            try:
+                await self._attempt(task_status)
+                return
+            except GroqStreamError as exc:
+                if self._delivered or self._retries_left <= 0 or not is_retryable(exc):
+                    raise
+                self._retries_left -= 1
+                wait = exc.retry_after if isinstance(exc, APIStatusError) else None
+                if wait is None:
+                    wait = backoff(settings.max_retries - self._retries_left)
+                elif wait > settings.max_retry_wait:
+                    exc.message += (
+                        f"; the server asked to wait {wait:g}s before retrying, longer than "
+                        f"max_retry_wait={settings.max_retry_wait:g}s, so it was not retried"
+                    )
+                    raise
+                self.metrics.retry_waits.append(wait)
+                self._held.clear()
+            await trio.sleep(wait)
+
+    async def _attempt(self, task_status: trio.TaskStatus[None]) -> None:
+        """One request, watched by a watchdog task (see :meth:`_watchdog`)."""
+        settings = self._settings
+        self._attempt_events = 0
+        self._timed_out = None
+        self.metrics.last_event_at = None
+        first = settings.first_chunk_timeout
+        self._first_deadline = trio.current_time() + first if first is not None else math.inf
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watchdog, nursery.cancel_scope)
+                response = await self._client._open_response(
+                    self._body, connect_timeout=settings.connect_timeout
+                )
+                iterator = response.aiter_bytes()
+                try:
+                    self.metrics.last_event_at = trio.current_time()  # headers: a sign of life
+                    self.headers = {k.lower(): v for k, v in response.headers.items()}
+                    self.request_id = self.headers.get("x-request-id")
+                    self.rate_limits = self._client._observe_rate_limits(self.headers)
+                    if not self.started:
+                        self.started = True
+                        task_status.started()
+                    await self._pump(iterator)
+                finally:
+                    await close_response(response, iterator)
+                nursery.cancel_scope.cancel()  # the watchdog's work is done
+        except BaseExceptionGroup as group:
+            raise_single(group)
+        if self._timed_out is not None:
+            raise self._timed_out
+
+    async def _watchdog(self, attempt: trio.CancelScope) -> None:
+        """Cancel the attempt once ``first_chunk_timeout`` passes without an event, or
+        ``idle_timeout`` passes after the last sign of life (the headers, then each event),
+        whichever comes first. Time spent waiting for the sink does not count as idle."""
+        idle = self._settings.idle_timeout
+        metrics = self.metrics
+        while True:
+            now = trio.current_time()
+            first = self._first_deadline if not self._attempt_events else math.inf
+            quiet = math.inf
+            if idle is not None and metrics.last_event_at is not None:
+                quiet = now + idle if self._waiting_on_sink else metrics.last_event_at + idle
+            deadline = min(first, quiet)
+            if now >= deadline:
+                if deadline == first and quiet > first:
+                    self._timed_out = FirstChunkTimeout(self._settings.first_chunk_timeout or 0.0)
+                else:
+                    self._timed_out = IdleTimeout(idle or 0.0)
+                attempt.cancel()
+                return
+            # Deadlines only move later, except when the headers arrive and start the idle
+            # clock: so never sleep longer than one idle period before looking again.
+            await trio.sleep_until(min(deadline, now + idle) if idle is not None else deadline)
+
+    async def _pump(self, iterator: AsyncIterator[bytes]) -> None:
+        """Read, decode and hand over until ``[DONE]``, an error, or EOF."""
+        decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
+        metrics = self.metrics
+        while True:
+            try:
+                data = await iterator.__anext__()
+            except StopAsyncIteration:
+                break
+            except httpx.HTTPError as exc:
+                raise self._broken(exc) from exc
+            metrics.bytes_received += len(data)
+            events = decoder.feed(data)
+            if not events:
+                continue  # a partial event, a comment or a blank keep-alive: not activity
+            now = trio.current_time()
+            previous = metrics.last_event_at
+            if previous is not None and now - previous > metrics.max_gap:
+                metrics.max_gap = now - previous
+            metrics.last_event_at = now
+            self._attempt_events += len(events)
+            metrics.events += len(events)
+            batch, outcome = self._decode(events)
+            if batch:
+                if metrics.first_chunk_at is None:
+                    metrics.first_chunk_at = now
+                metrics.chunks += len(batch)
+                await self._deliver(batch)
+            if isinstance(outcome, GroqStreamError):
+                raise outcome
+            if outcome is _DONE:
+                await self._finish(iterator)
+                return
+        decoder.end()
+        last = decoder.unterminated
+        if last is not None:
+            # The spec discards an event cut off by EOF. Two such tails are still worth
+            # reading: a final "data: [DONE]" that only lacks its blank line, and an error.
+            if last.data == "[DONE]":
+                await self._finish(None)
+                return
+            if last.event == "error":
+                raise self._event_error(last.data)
+        raise IncompleteStreamError(
+            f"the stream ended after {metrics.chunks} chunks without data: [DONE]; the "
+            "completion is truncated (error.completion has the part received)",
+            data=last.data if last is not None else b"",
+        )
+
+    def _decode(
+        self, events: list[ServerSentEvent]
+    ) -> tuple[Batch, _Done | GroqStreamError | None]:
+        batch: Batch = []
+        decode = CHUNK_DECODER.decode
+        for event in events:
+            data = event.data
+            if data == "[DONE]":
+                return batch, _DONE
+            if event.event != "message":
+                if event.event == "error":
+                    return batch, self._event_error(data)
+                continue  # a named event that is not ours (e.g. "ping"): not a chunk
+            try:
+                chunk = decode(data)
+            except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
+                return batch, StreamProtocolError(
+                    f"a chunk does not match chat.completion.chunk ({exc})", data=data
+                )
+            except msgspec.DecodeError as exc:
+                return batch, StreamProtocolError(f"a chunk is not valid JSON ({exc})", data=data)
+            if chunk.error is not None:
+                return batch, self._api_error(chunk.error)
+            x_groq = chunk.x_groq
+            if x_groq is not None and x_groq.error is not None:
+                batch.append(chunk)  # deliver what it carried, then fail
+                return batch, StreamAPIError(x_groq.error, request_id=x_groq.id or self.request_id)
+            batch.append(chunk)
+        return batch, None
+
+    def _event_error(self, data: str) -> StreamAPIError:
+        try:
+            envelope = ERROR_ENVELOPE_DECODER.decode(data)
+        except msgspec.DecodeError:
+            return StreamAPIError(excerpt(data) or "event: error without details")
+        if envelope.error is None:
+            return StreamAPIError(excerpt(data))
+        return self._api_error(envelope.error)
+
+    def _api_error(self, error: ErrorObject) -> StreamAPIError:
+        return StreamAPIError(
+            error.message or "Groq reported an error without a message",
+            error_type=error.type,
+            code=error.code,
+            failed_generation=error.failed_generation,
+            status_code=error.status_code,
+            request_id=self.request_id,
+        )
+
+    def _broken(self, exc: httpx.HTTPError) -> GroqStreamError:
+        if isinstance(exc, httpx.DecodingError):
+            return StreamProtocolError(f"the response body could not be decoded ({exc})")
+        return APIConnectionError(
+            f"the connection broke after {self.metrics.chunks} chunks ({exc!r}); the partial "
+            "completion is attached"
+        )
+
+    async def _deliver(self, batch: Batch) -> None:
+        if not self._delivered:
+            # Until something with content goes out, a failure can still be retried; so hold
+            # back chunks that carry nothing (the role chunk) while retries remain.
+            if self._retries_left > 0 and not any(map(_has_content, batch)):
+                self._held.extend(batch)
+                return
+            if self._held:
+                batch = self._held + batch
+                self._held = []
+            if not batch:
+                return
+            self._delivered = True
+        elif not batch:
+            return
+        self._waiting_on_sink = True
+        try:
+            await self._sink(batch)
+        finally:
+            self._waiting_on_sink = False
+            self.metrics.last_event_at = trio.current_time()
+
+    async def _finish(self, iterator: AsyncIterator[bytes] | None) -> None:
+        """``[DONE]`` arrived: deliver anything held, announce the end, then drain briefly."""
+        self._retries_left = 0
+        await self._deliver([])
+        self.done = True
+        self.metrics.finished_at = trio.current_time()  # done for the user; the drain is ours
+        await self._on_done()
+        if iterator is None:
+            return
+        drained = 0
+        with trio.move_on_after(DRAIN_TIMEOUT):
+            try:
+                async for data in iterator:
+                    drained += len(data)
+                    if drained > DRAIN_LIMIT:
+                        break
+            except httpx.HTTPError:
+                pass  # the stream is complete; a messy ending only costs the connection
+
+
+def _has_content(chunk: ChatCompletionChunk) -> bool:
+    if chunk.usage is not None:
+        return True
+    for choice in chunk.choices:
+        delta = choice.delta
+        if (
+            delta.content
+            or delta.reasoning
+            or delta.tool_calls
+            or delta.executed_tools
+            or delta.function_call is not None
+            or choice.finish_reason is not None
+        ):
+            return True
+    return False
+
+
+def raise_single(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+    """Re-raise the one real exception of an internal nursery's group.
+
+    Our internal nurseries hold one piece of real work beside helpers that raise nothing but
+    ``Cancelled`` (a producer, a watchdog); so the group is that work's exception, possibly beside
+    ``Cancelled``. Hand back that exception itself, or the group if there really were several.
+    """
+    real = [exc for exc in group.exceptions if not isinstance(exc, trio.Cancelled)]
+    if len(real) > 1:
+        raise group
+    reraise(real[0] if real else group.exceptions[0])
+
+
+def reraise(exc: BaseException) -> NoReturn:
+    """Raise ``exc`` out of an ``except`` block without chaining it to the group it came in."""
+    context = exc.__context__
+    try:
+        raise exc
+    finally:
+        exc.__context__ = context
+        del exc, context

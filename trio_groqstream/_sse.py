@@ -126,29 +126,46 @@ class SSEDecoder:
         if b"\r" in data:
             start = self._lines_any_ending(data, start, events)
         else:
-            # Fast path (nearly every real stream): no CR, so only LF ends lines, and the usual
-            # line is "data: ..." which is handled here without building an intermediate slice.
-            append = self._data.append
-            find = data.find
-            pos = find(b"\n", start)
-            while pos >= 0:
-                if data.startswith(b"data: ", start):
-                    append(data[start + 6 : pos].decode("utf-8", "replace"))
-                    self._data_size += pos - start
-                elif pos == start:
-                    self._dispatch(events)
-                    append = self._data.append
-                else:
-                    self._process_line(data[start:pos], events)
-                    append = self._data.append
-                start = pos + 1
-                pos = find(b"\n", start)
+            start = self._lines_lf_only(data, start, events)
         if start < len(data):
             self._buf += data[start:] if start else data
             self._check_size(len(self._buf))
         elif self._data_size:
             self._check_size(0)
         return events
+
+    def _lines_lf_only(self, data: bytes, start: int, events: list[ServerSentEvent]) -> int:
+        """The fast path (nearly every real stream): no CR, so only LF ends lines.
+
+        The text is cut at blank lines first: each piece before a "\\n\\n" is a run of lines
+        followed by a blank line, so it ends an event. The usual piece is one ``data: ...``
+        line, which becomes an event at once; anything else goes line by line. Complete lines
+        after the last blank line are interpreted too, so the decoder's state is always exactly
+        what the spec's line-by-line reading gives; only the unfinished line is left over.
+        """
+        if start:
+            data = data[start:]
+        pieces = data.split(b"\n\n")
+        rest = pieces.pop()
+        process = self._process_line
+        # Lines of an unfinished event seen before this read? Then its first piece must be read
+        # line by line; after any dispatch the state is clean again.
+        clean = not (self._data or self._event or self._retry is not None)
+        for piece in pieces:
+            if clean and piece[:6] == b"data: " and b"\n" not in piece:
+                events.append(
+                    ServerSentEvent(data=piece[6:].decode("utf-8", "replace"), id=self._last_id)
+                )
+                continue
+            for line in piece.split(b"\n"):
+                process(line, events)
+            self._dispatch(events)
+            clean = True
+        end = rest.rfind(b"\n")
+        if end >= 0:
+            for line in rest[:end].split(b"\n"):
+                process(line, events)
+        return len(data) - len(rest) + end + 1 + start
 
     def _check_size(self, pending_line: int) -> None:
         if pending_line + self._data_size > self._max_event_size:

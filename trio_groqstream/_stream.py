@@ -67,13 +67,8 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
     Get one from :func:`open_stream`. ``receive()`` (and ``async for``) returns chunks in order,
     raises ``trio.EndOfChannel`` (ends the loop) after ``data: [DONE]``, and raises the typed error
     that ended the stream otherwise, with :attr:`completion` attached to it. ``receive`` is a
-    checkpoint; cancelling it loses nothing.
-
-    Attributes:
-        metrics: :class:`StreamMetrics` of this stream.
-        rate_limits: the ``x-ratelimit-*`` headers of the latest response.
-        headers: the latest response's headers (lower-case names).
-        request_id: ``x-request-id`` of the latest response.
+    checkpoint; cancelling it loses nothing. ``metrics``, ``rate_limits``, ``headers`` and
+    ``request_id`` describe the stream and its latest response.
     """
 
     def __init__(

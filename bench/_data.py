@@ -17,10 +17,12 @@ import msgspec
 
 __all__ = [
     "MODEL",
+    "READ_MODES",
     "REQUEST_ID",
     "Stream",
     "http_response",
     "make_stream",
+    "reads_for",
     "split_reads",
 ]
 
@@ -127,6 +129,17 @@ def make_stream(chunks: int, *, seed: int = 0) -> Stream:
 def split_reads(body: bytes, size: int) -> list[bytes]:
     """The body as a network would deliver it in reads of ``size`` bytes."""
     return [body[i : i + size] for i in range(0, len(body), size)]
+
+
+#: Read patterns of the decode benchmark: fixed-size reads, and one event per read (what a client
+#: sees from Groq, which sends each event in its own HTTP chunk).
+READ_MODES = {"16KiB": 16 * 1024, "64B": 64, "1event": 0}
+
+
+def reads_for(stream: Stream, mode: str) -> list[bytes]:
+    """The stream's body cut as ``mode`` (a key of :data:`READ_MODES`) says."""
+    size = READ_MODES[mode]
+    return list(stream.events) if size == 0 else split_reads(stream.body, size)
 
 
 _HEADERS = (

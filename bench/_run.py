@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import datetime
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _decode, _e2e, _micro
-from ._data import make_stream, split_reads
+from ._data import make_stream, reads_for
 from ._report import md_table, median, ratio
 
 __all__ = ["main"]
@@ -28,7 +30,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 @dataclass(frozen=True)
 class Config:
     decode_chunks: int
-    read_sizes: tuple[int, ...]
+    read_modes: tuple[str, ...]  # keys of _data.READ_MODES
     decode_rounds: int
     scenarios: tuple[tuple[int, int], ...]  # (streams, chunks per stream)
     e2e_rounds: int
@@ -38,18 +40,18 @@ class Config:
 
 
 FULL = Config(
-    decode_chunks=20_000,
-    read_sizes=(16 * 1024, 64),
-    decode_rounds=5,
+    decode_chunks=10_000,
+    read_modes=("16KiB", "64B", "1event"),
+    decode_rounds=7,
     scenarios=((1, 20_000), (100, 500), (1000, 20)),
-    e2e_rounds=5,
+    e2e_rounds=3,
     micro_n=100_000,
     micro_rounds=3,
     child_timeout=300.0,
 )
 QUICK = Config(
     decode_chunks=2_000,
-    read_sizes=(16 * 1024, 64),
+    read_modes=("16KiB", "64B", "1event"),
     decode_rounds=3,
     scenarios=((1, 4_000), (20, 200), (200, 20)),
     e2e_rounds=1,
@@ -66,8 +68,11 @@ E2E_DESCRIPTIONS = {
     "httpx-bytes": "httpx.AsyncClient.stream + aiter_bytes, no decoding at all (trio)",
     "tgs": "trio_groqstream: open_stream (1 stream) / open_fanout (many)",
     "tgs-gather": "trio_groqstream: gather (completions only)",
-    "sdk-asyncio": "groq.AsyncGroq, stream=True, asyncio.gather, max_retries=0, default pool",
+    "sdk-asyncio": "groq.AsyncGroq, stream=True, asyncio.gather, max_retries=0, the same pool "
+    "limits as GroqClient (max_connections=None, 32 kept alive)",
     "sdk-trio": "groq.AsyncGroq as above, run under trio.run (nursery instead of gather)",
+    "sdk-asyncio-default-pool": "sdk-asyncio with the SDK's default pool (100 connections, 20 kept "
+    "alive); not in the default run (--variants)",
 }
 
 
@@ -80,26 +85,28 @@ def _log(message: str) -> None:
 
 def run_decode(cfg: Config) -> dict[str, Any]:
     stream = make_stream(cfg.decode_chunks)
-    raw: dict[str, dict[str, list[float]]] = {}
     errors: list[str] = []
     names = list(_decode.VARIANTS)
-    for size in cfg.read_sizes:
-        reads = split_reads(stream.body, size)
-        samples: dict[str, list[float]] = {name: [] for name in names}
-        for round_ in range(cfg.decode_rounds):
-            # Interleave: each round runs every variant once, starting at a different one.
-            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+    reads = {mode: reads_for(stream, mode) for mode in cfg.read_modes}
+    raw: dict[str, dict[str, list[float]]] = {
+        mode: {name: [] for name in names} for mode in cfg.read_modes
+    }
+    for round_ in range(cfg.decode_rounds):
+        # Interleave: each round runs every read mode and every variant once, starting at a
+        # different variant, so a burst of noise from elsewhere spreads over all of them.
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for mode in cfg.read_modes:
             for name in order:
-                seconds, (chunks, text) = _decode.time_variant(_decode.VARIANTS[name], reads)
+                seconds, (chunks, text) = _decode.time_variant(_decode.VARIANTS[name], reads[mode])
                 if (chunks, text) != (stream.chunks, stream.text_len):
                     errors.append(
-                        f"decode {name} @{size}B: got {chunks} chunks/{text} chars, "
+                        f"decode {name} @{mode}: got {chunks} chunks/{text} chars, "
                         f"want {stream.chunks}/{stream.text_len}"
                     )
-                samples[name].append(seconds / stream.chunks * 1e6)
-        raw[str(size)] = samples
+                raw[mode][name].append(seconds / stream.chunks * 1e6)
+    for mode, samples in raw.items():
         _log(
-            f"decode {size:>5} B reads: "
+            f"decode {mode:>6} reads: "
             + ", ".join(f"{name} {median(samples[name]):.2f}" for name in names)
             + " µs/chunk"
         )
@@ -205,11 +212,11 @@ def run_e2e(cfg: Config, *, variants: set[str] | None = None) -> dict[str, Any]:
         for round_ in range(cfg.e2e_rounds):
             for streams, chunks in cfg.scenarios:
                 key = f"{streams}x{chunks}"
-                names = [
-                    v
-                    for v in (SINGLE_VARIANTS if streams == 1 else MANY_VARIANTS)
-                    if variants is None or v in variants or v == "floor"
-                ]
+                defaults = SINGLE_VARIANTS if streams == 1 else MANY_VARIANTS
+                if variants is None:
+                    names = list(defaults)
+                else:
+                    names = ["floor", *sorted(variants - {"floor"})]
                 order = names[round_ % len(names) :] + names[: round_ % len(names)]
                 for variant in order:
                     result = run_child(server, variant, streams, chunks, cfg.child_timeout, None)
@@ -280,7 +287,7 @@ def judge(
                 r = ratio(values[name], floor_us)
                 verdicts.append(
                     Verdict(
-                        f"decode {size} B reads: {name} vs floor",
+                        f"decode, {size} reads: {name} vs floor",
                         f"{r:.2f}x",
                         "<= 1.5x",
                         r <= 1.5,
@@ -288,7 +295,7 @@ def judge(
                 )
             r = ratio(values["sdk"], values["tgs"])
             verdicts.append(
-                Verdict(f"decode {size} B reads: sdk / tgs", f"{r:.1f}x", ">= 40x", r >= 40)
+                Verdict(f"decode, {size} reads: sdk / tgs", f"{r:.1f}x", ">= 40x", r >= 40)
             )
     if e2e is not None:
         for key, rows in e2e.items():
@@ -339,6 +346,53 @@ def judge(
 # --- report ------------------------------------------------------------------------------------
 
 
+def _code_digest(source: bytes) -> bytes:
+    """The module's code without its docstrings and comments, so that editing prose in the
+    library (which others do while a run goes on) does not count as a change of what is run."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            body[0] = ast.Pass()
+    return ast.dump(tree).encode()
+
+
+def library_state() -> dict[str, Any]:
+    """Which code was measured: the git commit, whether the library's files differ from it, and a
+    hash of the library's code (docstrings and comments left out: others may edit the library
+    while a run goes on, and the report warns when the code changed between start and end)."""
+    package = ROOT / "trio_groqstream"
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0")
+        digest.update(_code_digest(path.read_bytes()))
+    state: dict[str, Any] = {"code_sha256": digest.hexdigest()[:16]}
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "trio_groqstream"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        state["commit"] = head.stdout.strip() or None
+        state["uncommitted"] = [line[3:] for line in dirty.stdout.splitlines()]
+    except OSError:
+        pass
+    return state
+
+
 def environment() -> dict[str, Any]:
     def version(name: str) -> str:
         try:
@@ -383,6 +437,23 @@ def render(result: dict[str, Any]) -> str:
         "Packages: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items()),
         "",
     ]
+    lib = result.get("library_at_start") or {}
+    uncommitted = lib.get("uncommitted") or []
+    parts += [
+        f"Library measured: commit {lib.get('commit')}"
+        + (f" + uncommitted changes to {', '.join(uncommitted)}" if uncommitted else "")
+        + f" (code sha256 {lib.get('code_sha256')})",
+        "",
+    ]
+    end = result.get("library_at_end") or {}
+    if end.get("code_sha256") != lib.get("code_sha256"):
+        parts += [
+            "**Warning: the library's code changed during this run "
+            f"(sha256 {lib.get('code_sha256')} -> {end.get('code_sha256')}, commit "
+            f"{lib.get('commit')} -> {end.get('commit')}); the rounds measured different code. "
+            "Run again.**",
+            "",
+        ]
     decode = result.get("decode")
     if decode is not None:
         parts += [
@@ -395,7 +466,7 @@ def render(result: dict[str, Any]) -> str:
         sizes = list(decode["us_per_chunk"])
         headers = ["variant"]
         for size in sizes:
-            headers += [f"µs/chunk @{size} B", f"x floor @{size} B"]
+            headers += [f"µs/chunk {size}", f"x floor {size}"]
         headers.append("what it runs")
         rows = []
         for name in _decode.VARIANTS:
@@ -412,8 +483,9 @@ def render(result: dict[str, Any]) -> str:
             f"## (b) End to end over loopback: median of {result['e2e']['rounds']} interleaved "
             "rounds, each variant in its own process",
             "",
-            "CPU = the client process's CPU time for the run (server excluded: it is another "
-            "process; its CPU is shown for reference). RSS = the client's peak resident set.",
+            "CPU = the client process's CPU time from the moment its HTTP client exists (the "
+            "server is another process; its CPU is shown for reference). RSS = the client's "
+            "peak resident set (VmHWM); growth = peak minus the RSS after imports.",
             "",
         ]
         for key, rows_by_variant in e2e.items():
@@ -534,7 +606,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run only these parts (repeatable)",
     )
     parser.add_argument("--rounds", type=int, help="override the number of rounds")
-    parser.add_argument("--variants", help="e2e variants to run, comma-separated (floor always)")
+    parser.add_argument(
+        "--variants",
+        help="e2e variants to run in every scenario, comma-separated (floor always runs); "
+        f"known: {', '.join(_e2e.VARIANTS)}",
+    )
     parser.add_argument(
         "--profile", action="store_true", help="also cProfile tgs and floor per scenario"
     )
@@ -554,6 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     result: dict[str, Any] = {"mode": "quick" if args.quick else "full", "errors": []}
+    result["library_at_start"] = library_state()
     if "decode" in parts:
         result["decode"] = run_decode(cfg)
         result["errors"] += result["decode"]["errors"]
@@ -566,6 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = judge(result.get("decode"), result.get("e2e_summary"))
     result["verdicts"] = [v.__dict__ for v in verdicts]
     result["environment"] = environment()
+    result["library_at_end"] = library_state()
     result["seconds"] = time.perf_counter() - started
     if args.profile:
         result["profiles"] = [str(p) for p in run_profiles(args.out, cfg.scenarios)]

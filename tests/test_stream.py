@@ -11,6 +11,7 @@ import trio
 import trio.testing
 
 import trio_groqstream as tgs
+from trio_groqstream._stream import MAX_BATCH
 from trio_groqstream.testing import (
     FAKE_API_KEY,
     Drop,
@@ -338,17 +339,20 @@ async def test_cancelled_receive_loses_nothing(client: tgs.GroqClient, fake: Fak
 
 
 async def test_slow_consumer_applies_backpressure(client: tgs.GroqClient, fake: FakeGroq) -> None:
-    # Each piece is its own HTTP chunk and network read; with buffer=1 the producer may run at most
-    # a couple of reads ahead of a consumer that has stopped.
-    fake.push(text_reply("x " * 500, pause=0.001))
+    # With buffer=1 the channel holds one batch of at most MAX_BATCH chunks; beside it the
+    # consumer holds the batch it is reading and the pump the one it is handing over. So a
+    # consumer that stops leaves the producer a bounded distance ahead, far short of the end.
+    fake.push(text_reply("x " * 2000, pause=0.0005))
     async with tgs.open_stream(client, model=MODEL, messages=MESSAGES, buffer=1) as stream:
         await stream.receive()
         await trio.testing.wait_all_tasks_blocked(0.2)
         received_early = stream.metrics.chunks
-        assert received_early < 20
+        assert received_early <= 3 * MAX_BATCH
+        await trio.testing.wait_all_tasks_blocked(0.2)
+        assert stream.metrics.chunks == received_early  # stopped: nothing more was read
         async for _ in stream:
             pass
-    assert stream.metrics.chunks > 500
+    assert stream.metrics.chunks > 2000
 
 
 async def test_hundreds_of_abandoned_streams_leave_nothing_open(fake: FakeGroq) -> None:

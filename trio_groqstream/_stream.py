@@ -45,7 +45,9 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 __all__ = [
     "DEFAULT_BUFFER",
+    "MAX_BATCH",
     "ChatStream",
+    "Coalescer",
     "StreamMetrics",
     "open_stream",
     "prepare",
@@ -55,6 +57,49 @@ __all__ = [
 
 #: Batches (network reads) the channel holds before the producer waits for the consumer.
 DEFAULT_BUFFER = 16
+#: The most chunks one queued batch grows to (see :class:`Coalescer`); with the buffer, this bounds
+#: what a stream holds for a slow consumer.
+MAX_BATCH = 64
+
+
+class Coalescer:
+    """Puts one producer's batches on a memory channel, growing the last while it is queued.
+
+    httpx yields once per HTTP chunk and Groq sends one event per HTTP chunk, so a "batch per
+    network read" is usually one chunk, and a producer that finds more bytes already buffered
+    would pay a channel hop (several microseconds, far more than decoding) for each of them. But
+    while the batch sent last still waits in the channel, nobody has looked at it: extending it
+    is free and the consumer sees the same order. The consumer reports each batch it takes
+    (:meth:`taken`) right after ``receive`` returns, with no checkpoint between, so a batch is
+    never extended once the consumer holds it. Memory stays bounded: ``buffer`` batches of at
+    most ``max_batch`` items. One producer only: with several, the batch sent last by one of them
+    may not be the last in the channel, and extending it would reorder events.
+    """
+
+    __slots__ = ("_last", "_max", "_send", "_sent", "_taken")
+
+    def __init__(self, send: trio.MemorySendChannel[list[Any]], *, max_batch: int) -> None:
+        self._send = send
+        self._max = max_batch
+        self._last: list[Any] = []
+        self._sent = 0
+        self._taken = 0
+
+    def taken(self) -> None:
+        self._taken += 1
+
+    async def put(self, items: list[Any]) -> None:
+        """Queue ``items``; raises ``trio.BrokenResourceError`` once the consumer is gone."""
+        last = self._last
+        if self._sent > self._taken and len(last) + len(items) <= self._max:
+            last.extend(items)  # still queued: nobody has seen it yet
+            return
+        try:
+            self._send.send_nowait(items)
+        except trio.WouldBlock:
+            await self._send.send(items)
+        self._last = items
+        self._sent += 1
 
 
 class _ConsumerGone(Exception):
@@ -77,6 +122,7 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
         send, receive = trio.open_memory_channel[Batch](buffer)
         self._send = send
         self._receive = receive
+        self._queue = Coalescer(send, max_batch=MAX_BATCH)
         self._pump = Pump(client, body, settings, self._sink, on_done=self._on_done)
         self._batch: Batch = []
         self._pos = 0
@@ -122,6 +168,7 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
                 self._batch = await self._receive.receive()
             except trio.EndOfChannel:
                 self._raise_end()
+            self._queue.taken()  # at once: from here on the producer must not extend it
             self._pos = 0
         chunk = self._batch[self._pos]
         self._pos += 1
@@ -174,12 +221,7 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
 
     async def _sink(self, batch: Batch) -> None:
         try:
-            self._send.send_nowait(batch)
-        except trio.WouldBlock:
-            try:
-                await self._send.send(batch)
-            except trio.BrokenResourceError:
-                raise _ConsumerGone from None
+            await self._queue.put(batch)
         except trio.BrokenResourceError:
             raise _ConsumerGone from None
 

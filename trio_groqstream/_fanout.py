@@ -27,7 +27,7 @@ from ._accumulate import Accumulator
 from ._client import GroqClient
 from ._errors import ConfigurationError, GroqStreamError
 from ._pump import Batch, Pump, StreamMetrics, raise_single, reraise
-from ._stream import prepare
+from ._stream import MAX_BATCH, Coalescer, prepare
 from ._wire import ChatCompletion, ChatCompletionChunk
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -100,8 +100,11 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
             ``None`` while it has not finished. Filled in as the consumer receives the events.
     """
 
-    def __init__(self, size: int, receive: trio.MemoryReceiveChannel[_Batch]) -> None:
+    def __init__(
+        self, size: int, receive: trio.MemoryReceiveChannel[_Batch], queue: Coalescer
+    ) -> None:
         self._receive = receive
+        self._queue = queue
         self._batch: _Batch = []
         self._pos = 0
         self._texts: dict[int, list[str]] = {}
@@ -115,6 +118,7 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
             await trio.lowlevel.checkpoint()
         if self._pos >= len(self._batch):
             self._batch = await self._receive.receive()
+            self._queue.taken()  # at once: from here on no worker may extend it
             self._pos = 0
         event = self._batch[self._pos]
         self._pos += 1
@@ -235,30 +239,30 @@ async def open_fanout(
     _check(max_concurrency, on_error, stream_options)
     requests = list(requests)
     send, receive = trio.open_memory_channel[_Batch](buffer)
-    fanout = FanoutStream(len(requests), receive)
+    queue = Coalescer(send, max_batch=MAX_BATCH)
+    fanout = FanoutStream(len(requests), receive, queue)
     capacity = _limiter_for(max_concurrency, limiter)
 
     async def worker(index: int, request: Request) -> None:
-        with send.clone() as out:
-            acc = Accumulator()
+        acc = Accumulator()
 
-            async def sink(batch: Batch) -> None:
-                for chunk in batch:
-                    acc.add(chunk)
-                await _put(out, [FanoutEvent(index=index, chunk=chunk) for chunk in batch])
+        async def sink(batch: Batch) -> None:
+            for chunk in batch:
+                acc.add(chunk)
+            await _put(queue, [FanoutEvent(index=index, chunk=chunk) for chunk in batch])
 
-            pump: Pump | None = None
-            try:
-                pump = Pump(client, *prepare(client, request, stream_options), sink)
-                await pump.run()
-                last = FanoutEvent(index=index, completion=acc.snapshot(), metrics=pump.metrics)
-            except GroqStreamError as exc:
-                if on_error == "raise":
-                    raise
-                _attach_partial(exc, acc)
-                metrics = pump.metrics if pump is not None and pump.started else None
-                last = FanoutEvent(index=index, error=exc, metrics=metrics)
-            await out.send([last])
+        pump: Pump | None = None
+        try:
+            pump = Pump(client, *prepare(client, request, stream_options), sink)
+            await pump.run()
+            last = FanoutEvent(index=index, completion=acc.snapshot(), metrics=pump.metrics)
+        except GroqStreamError as exc:
+            if on_error == "raise":
+                raise
+            _attach_partial(exc, acc)
+            metrics = pump.metrics if pump is not None and pump.started else None
+            last = FanoutEvent(index=index, error=exc, metrics=metrics)
+        await _put(queue, [last])
 
     async def launch() -> None:
         with send, fanout._workers:
@@ -310,12 +314,10 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterable[BaseException]
             yield exc
 
 
-async def _put(out: trio.MemorySendChannel[_Batch], events: _Batch) -> None:
-    """Send without a second schedule point when the channel has room (the pump's read was one)."""
+async def _put(queue: Coalescer, events: _Batch) -> None:
+    """Queue without a second schedule point when there is room (the pump's read was one)."""
     try:
-        out.send_nowait(events)
-    except trio.WouldBlock:
-        await out.send(events)
+        await queue.put(events)
     except trio.BrokenResourceError:
         # The consumer left, and leaving cancelled us first; send_nowait just is not a
         # checkpoint, so let that cancellation show rather than this symptom of it.

@@ -63,7 +63,7 @@ MAX_BATCH = 64
 
 
 class Coalescer:
-    """Puts one producer's batches on a memory channel, growing the last while it is queued.
+    """Puts batches on a memory channel, growing the last one while it is still queued.
 
     httpx yields once per HTTP chunk and Groq sends one event per HTTP chunk, so a "batch per
     network read" is usually one chunk, and a producer that finds more bytes already buffered
@@ -71,9 +71,12 @@ class Coalescer:
     while the batch sent last still waits in the channel, nobody has looked at it: extending it
     is free and the consumer sees the same order. The consumer reports each batch it takes
     (:meth:`taken`) right after ``receive`` returns, with no checkpoint between, so a batch is
-    never extended once the consumer holds it. Memory stays bounded: ``buffer`` batches of at
-    most ``max_batch`` items. One producer only: with several, the batch sent last by one of them
-    may not be the last in the channel, and extending it would reorder events.
+    never extended once the consumer holds it.
+
+    Several producers may share one (fan-out): only a batch put with ``send_nowait`` is known to
+    be the channel's last, so a producer that has to wait for room forgets it, and no batch is
+    extended again until a send goes through at once, which cannot happen while anyone waits.
+    Memory stays bounded: ``buffer`` batches of at most ``max_batch`` items.
     """
 
     __slots__ = ("_last", "_max", "_send", "_sent", "_taken")
@@ -81,7 +84,7 @@ class Coalescer:
     def __init__(self, send: trio.MemorySendChannel[list[Any]], *, max_batch: int) -> None:
         self._send = send
         self._max = max_batch
-        self._last: list[Any] = []
+        self._last: list[Any] | None = None
         self._sent = 0
         self._taken = 0
 
@@ -91,13 +94,16 @@ class Coalescer:
     async def put(self, items: list[Any]) -> None:
         """Queue ``items``; raises ``trio.BrokenResourceError`` once the consumer is gone."""
         last = self._last
-        if self._sent > self._taken and len(last) + len(items) <= self._max:
-            last.extend(items)  # still queued: nobody has seen it yet
+        if last is not None and self._sent > self._taken and len(last) + len(items) <= self._max:
+            last.extend(items)  # still queued and still the channel's last: nobody has seen it
             return
         try:
             self._send.send_nowait(items)
         except trio.WouldBlock:
+            self._last = None
             await self._send.send(items)
+            self._sent += 1
+            return
         self._last = items
         self._sent += 1
 

@@ -53,7 +53,13 @@ def typecheck(session: nox.Session) -> None:
 def soak(session: nox.Session) -> None:
     """Long randomised cancellation and fan-out runs (not in CI)."""
     session.install("-e", ".[test]")
-    session.run("pytest", "-m", "slow", "--run-slow", *session.posargs)
+    session.env["TRIO_GROQSTREAM_SOAK"] = "20"
+    session.run(
+        "pytest",
+        "tests/test_stream.py::test_hundreds_of_abandoned_streams_leave_nothing_open",
+        "tests/test_fanout.py::test_random_cancellation_leaves_nothing_behind",
+        *session.posargs,
+    )
 
 
 @nox.session

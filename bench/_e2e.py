@@ -87,6 +87,36 @@ async def _tgs(port: int, streams: int, chunks: int, tally: Tally) -> None:
                     tally.text += len(event.text)
 
 
+async def _tgs_batch(port: int, streams: int, chunks: int, tally: Tally) -> None:
+    """As ``tgs``, but consuming with ``receive_batch()``: one checkpoint per batch."""
+    import trio
+
+    from trio_groqstream import GroqClient, open_fanout, open_stream
+
+    async with GroqClient(api_key="bench", base_url=_base_url(port, chunks), max_retries=0) as c:
+        tally.begin()
+        if streams == 1:
+            async with open_stream(c, **REQUEST) as stream:
+                while True:
+                    try:
+                        batch = await stream.receive_batch()
+                    except trio.EndOfChannel:
+                        return
+                    for chunk in batch:
+                        tally.chunks += 1
+                        tally.text += _content_len(chunk)
+        async with open_fanout(c, [REQUEST] * streams, max_concurrency=streams) as fanout:
+            while True:
+                try:
+                    events = await fanout.receive_batch()
+                except trio.EndOfChannel:
+                    return
+                for event in events:
+                    if event.chunk is not None:
+                        tally.chunks += 1
+                        tally.text += len(event.text)
+
+
 async def _tgs_gather(port: int, streams: int, chunks: int, tally: Tally) -> None:
     """``gather``: only completions come back, so the chunk count is checked through the usage
     each completion carries (the server states one completion token per content chunk)."""
@@ -116,7 +146,7 @@ async def _sdk(
         # SDK's default (100 connections, 20 kept alive) is the ``sdk-asyncio-default-pool``
         # variant; at 1,000 streams it spends most of its time in httpcore's pool queue.
         http_client = DefaultAsyncHttpxClient(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32)
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100)
         )
     # A generous timeout: the SDK's default 5 s connect timeout fires at 1,000 streams on a busy
     # 2-core machine (under trio, requests starve in the pool queue), which is not what is measured.
@@ -166,7 +196,7 @@ def _http_client() -> httpx.AsyncClient:
     # The same pool settings GroqClient gives its own httpx client, so only the layers above
     # httpx differ between the floor and trio_groqstream.
     return httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
         timeout=httpx.Timeout(None),
     )
 
@@ -231,6 +261,7 @@ VARIANTS: dict[str, tuple[Runner, str]] = {
     "httpx-bytes": (_httpx_bytes, "trio"),
     "tgs": (_tgs, "trio"),
     "tgs-gather": (_tgs_gather, "trio"),
+    "tgs-batch": (_tgs_batch, "trio"),
     "sdk-asyncio": (_sdk_asyncio, "asyncio"),
     "sdk-asyncio-default-pool": (_sdk_asyncio_default_pool, "asyncio"),
     "sdk-trio": (_sdk_trio, "trio"),

@@ -60,16 +60,33 @@ QUICK = Config(
     child_timeout=120.0,
 )
 
-SINGLE_VARIANTS = ("floor", "httpx-bytes", "tgs", "sdk-asyncio", "sdk-trio")
-MANY_VARIANTS = ("floor", "httpx-bytes", "tgs", "tgs-gather", "sdk-asyncio", "sdk-trio")
+SINGLE_VARIANTS = (
+    "floor",
+    "httpx-bytes",
+    "tgs",
+    "tgs-batch",
+    "tgs-gather",
+    "sdk-asyncio",
+    "sdk-trio",
+)
+MANY_VARIANTS = (
+    "floor",
+    "httpx-bytes",
+    "tgs",
+    "tgs-batch",
+    "tgs-gather",
+    "sdk-asyncio",
+    "sdk-trio",
+)
 
 E2E_DESCRIPTIONS = {
     "floor": "httpx.AsyncClient.stream + aiter_bytes + split on b'\\n\\n' + CHUNK_DECODER (trio)",
     "httpx-bytes": "httpx.AsyncClient.stream + aiter_bytes, no decoding at all (trio)",
     "tgs": "trio_groqstream: open_stream (1 stream) / open_fanout (many)",
     "tgs-gather": "trio_groqstream: gather (completions only)",
+    "tgs-batch": "trio_groqstream: open_stream / open_fanout read with receive_batch()",
     "sdk-asyncio": "groq.AsyncGroq, stream=True, asyncio.gather, max_retries=0, the same pool "
-    "limits as GroqClient (max_connections=None, 32 kept alive)",
+    "limits as GroqClient (max_connections=None, 100 kept alive)",
     "sdk-trio": "groq.AsyncGroq as above, run under trio.run (nursery instead of gather)",
     "sdk-asyncio-default-pool": "sdk-asyncio with the SDK's default pool (100 connections, 20 kept "
     "alive); not in the default run (--variants)",

@@ -10,6 +10,7 @@ milliseconds, so loopback IO is never overtaken by a jump.
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -38,6 +39,9 @@ from trio_groqstream.testing import (
 )
 
 MODEL = "llama-3.3-70b-versatile"
+#: Multiplies the randomised cancellation rounds (``nox -s soak`` sets 20).
+SOAK = int(os.environ.get("TRIO_GROQSTREAM_SOAK", "1"))
+
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
@@ -620,7 +624,7 @@ async def test_random_cancellation_leaves_nothing_behind(fake: FakeGroq) -> None
     async with tgs.GroqClient(
         api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0
     ) as client:
-        for round_number in range(200):
+        for round_number in range(200 * SOAK):
             how = rng.choice(["timer", "cancel", "break", "raise", "finish"])
             stop_after = rng.randrange(0, 40)
             prompts = [f"r{round_number} p{i}" for i in range(5)]
@@ -728,3 +732,20 @@ async def test_aclose_inside_the_block_stops_every_request_quietly(
     assert stats.closed_by_client == 3
     with pytest.raises(trio.ClosedResourceError):
         await fanout.receive()
+
+
+async def test_receive_batch_merges_the_same_events(client: tgs.GroqClient, fake: FakeGroq) -> None:
+    prompts = [f"batch {i} ✓" for i in range(20)]
+    texts: dict[int, str] = {}
+    async with tgs.open_fanout(client, [request(p) for p in prompts], max_concurrency=5) as fanout:
+        while True:
+            try:
+                batch = await fanout.receive_batch()
+            except trio.EndOfChannel:
+                break
+            assert batch
+            for event in batch:
+                texts[event.index] = texts.get(event.index, "") + event.text
+    assert texts == {i: echo_text(p) for i, p in enumerate(prompts)}
+    assert all(fanout.text(i) == echo_text(p) for i, p in enumerate(prompts))
+    assert all(isinstance(result, tgs.ChatCompletion) for result in fanout.results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from typing import Any
 
@@ -27,6 +28,9 @@ from trio_groqstream.testing import (
     tool_call_reply,
     trickle_reply,
 )
+
+#: Multiplies the randomised cancellation rounds (``nox -s soak`` sets 20).
+SOAK = int(os.environ.get("TRIO_GROQSTREAM_SOAK", "1"))
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 MODEL = "llama-3.3-70b-versatile"
@@ -362,7 +366,7 @@ async def test_hundreds_of_abandoned_streams_leave_nothing_open(fake: FakeGroq) 
         api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0
     ) as client:
         fake.handler = lambda _request: text_reply("tok " * 30, pause=0.0005)
-        for round_number in range(200):
+        for round_number in range(200 * SOAK):
             how = rng.choice(["break", "raise", "cancel", "finish"])
             raised: tuple[object, ...] = ()
             stop_after = rng.randrange(0, 25)
@@ -403,3 +407,38 @@ async def test_server_log_never_prints_the_key(client: tgs.GroqClient, fake: Fak
     assert FAKE_API_KEY not in str(request)
     assert FAKE_API_KEY not in repr(client)
     assert json.dumps(request.json).find(FAKE_API_KEY) == -1
+
+
+async def test_receive_batch_gives_everything_in_order(
+    client: tgs.GroqClient, fake: FakeGroq
+) -> None:
+    text = "batched " * 300
+    fake.push(text_reply(text, pause=0.0002))
+    pieces: list[str] = []
+    calls = 0
+    async with tgs.open_stream(client, model=MODEL, messages=MESSAGES) as stream:
+        first = await stream.receive()  # mixing receive and receive_batch is fine
+        pieces.extend(c.delta.content or "" for c in first.choices)
+        while True:
+            try:
+                batch = await stream.receive_batch()
+            except trio.EndOfChannel:
+                break
+            assert batch
+            calls += 1
+            pieces.extend(c.delta.content or "" for chunk in batch for c in chunk.choices)
+    assert "".join(pieces) == text
+    assert stream.completion.text == text
+    assert calls <= stream.metrics.chunks
+
+
+async def test_receive_batch_raises_the_stream_error(
+    client: tgs.GroqClient, fake: FakeGroq
+) -> None:
+    fake.push(eof_reply(text_before="cut"))
+    async with tgs.open_stream(client, model=MODEL, messages=MESSAGES) as stream:
+        with pytest.raises(tgs.IncompleteStreamError) as info:
+            while True:
+                await stream.receive_batch()
+    assert info.value.completion is not None
+    assert info.value.completion.text == "cut"

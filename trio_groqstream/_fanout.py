@@ -122,6 +122,26 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
             self._pos = 0
         event = self._batch[self._pos]
         self._pos += 1
+        self._note(event)
+        return event
+
+    async def receive_batch(self) -> list[FanoutEvent]:
+        """Every event that has arrived and not been received yet (at least one), in order:
+        one checkpoint per call rather than per event, for throughput. Ends like
+        :meth:`receive`; mixing the two is fine."""
+        if self._pos < len(self._batch):
+            await trio.lowlevel.checkpoint()
+            batch = self._batch[self._pos :]
+        else:
+            batch = await self._receive.receive()
+            self._queue.taken()
+        self._batch = []
+        self._pos = 0
+        for event in batch:
+            self._note(event)
+        return batch
+
+    def _note(self, event: FanoutEvent) -> None:
         if event.chunk is not None:
             text = event.text
             if text:
@@ -132,7 +152,6 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
                     parts.append(text)
         else:
             self.results[event.index] = event.completion or event.error
-        return event
 
     def text(self, index: int) -> str:
         """The first choice's text of request ``index`` as received so far (grows live)."""

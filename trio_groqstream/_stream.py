@@ -181,6 +181,29 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
         self._acc.add(chunk)
         return chunk
 
+    async def receive_batch(self) -> list[ChatCompletionChunk]:
+        """Every chunk that has arrived and not been received yet (at least one), in order.
+
+        For consumers that care about throughput: one checkpoint per call instead of one per
+        chunk, which matters when a stream runs fast (each checkpoint is a trip through Trio's
+        scheduler). Ends and fails exactly like :meth:`receive`; mixing the two is fine.
+        """
+        if self._pos < len(self._batch):
+            await trio.lowlevel.checkpoint()
+            batch = self._batch[self._pos :]
+        else:
+            try:
+                batch = await self._receive.receive()
+            except trio.EndOfChannel:
+                self._raise_end()
+            self._queue.taken()  # at once: from here on the producer must not extend it
+        self._batch = []
+        self._pos = 0
+        add = self._acc.add
+        for chunk in batch:
+            add(chunk)
+        return batch
+
     def _raise_end(self) -> NoReturn:
         error = self._error
         if error is None:

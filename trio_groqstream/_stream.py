@@ -73,39 +73,48 @@ class Coalescer:
     (:meth:`taken`) right after ``receive`` returns, with no checkpoint between, so a batch is
     never extended once the consumer holds it.
 
-    Several producers may share one (fan-out): only a batch put with ``send_nowait`` is known to
-    be the channel's last, so a producer that has to wait for room forgets it, and no batch is
-    extended again until a send goes through at once, which cannot happen while anyone waits.
-    Memory stays bounded: ``buffer`` batches of at most ``max_batch`` items.
+    Nothing ever blocks inside the channel's ``send``: a producer that finds the channel full and
+    the last batch full waits for the consumer to take one (:meth:`taken` wakes it) and tries
+    again. So the batch sent last is always the channel's last, which keeps this right with many
+    producers (fan-out), and a full channel (a slow consumer) is exactly when batches grow
+    instead of hops piling up. Memory stays bounded: ``buffer`` batches of at most ``max_batch``
+    items.
     """
 
-    __slots__ = ("_last", "_max", "_send", "_sent", "_taken")
+    __slots__ = ("_last", "_max", "_room", "_send", "_sent", "_taken")
 
     def __init__(self, send: trio.MemorySendChannel[list[Any]], *, max_batch: int) -> None:
         self._send = send
         self._max = max_batch
+        self._room = trio.lowlevel.ParkingLot()
         self._last: list[Any] | None = None
         self._sent = 0
         self._taken = 0
 
     def taken(self) -> None:
         self._taken += 1
+        if self._room:
+            self._room.unpark_all()
 
     async def put(self, items: list[Any]) -> None:
         """Queue ``items``; raises ``trio.BrokenResourceError`` once the consumer is gone."""
-        last = self._last
-        if last is not None and self._sent > self._taken and len(last) + len(items) <= self._max:
-            last.extend(items)  # still queued and still the channel's last: nobody has seen it
-            return
-        try:
-            self._send.send_nowait(items)
-        except trio.WouldBlock:
-            self._last = None
-            await self._send.send(items)
+        while True:
+            last = self._last
+            if (
+                last is not None
+                and self._sent > self._taken
+                and len(last) + len(items) <= self._max
+            ):
+                last.extend(items)  # still queued, and the channel's last: nobody has seen it
+                return
+            try:
+                self._send.send_nowait(items)
+            except trio.WouldBlock:
+                await self._room.park()  # a checkpoint: cancelling it loses nothing
+                continue
+            self._last = items
             self._sent += 1
             return
-        self._last = items
-        self._sent += 1
 
 
 class _ConsumerGone(Exception):

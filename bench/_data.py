@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import msgspec
 
@@ -20,6 +21,7 @@ __all__ = [
     "READ_MODES",
     "REQUEST_ID",
     "Stream",
+    "content_len",
     "http_response",
     "make_stream",
     "reads_for",
@@ -166,3 +168,14 @@ def http_response(stream: Stream) -> bytes:
         parts.append(b"%x\r\n%s\r\n" % (len(event), event))
     parts.append(b"0\r\n\r\n")
     return b"".join(parts)
+
+
+def content_len(chunk: Any) -> int:
+    """Characters of content a chunk (the SDK's or ours) adds to its first choice: the
+    correctness tally every variant keeps."""
+    choices = chunk.choices
+    if choices:
+        content = choices[0].delta.content
+        if content:
+            return len(content)
+    return 0

@@ -19,19 +19,12 @@ from typing import Any
 from trio_groqstream import Accumulator, SSEDecoder
 from trio_groqstream._wire import CHUNK_DECODER
 
+from ._data import content_len
+
 __all__ = ["VARIANTS", "Variant", "time_variant"]
 
 Result = tuple[int, int]
 Variant = Callable[[list[bytes]], Result]
-
-
-def _text_of(chunk: Any) -> int:
-    choices = chunk.choices
-    if choices:
-        content = choices[0].delta.content
-        if content:
-            return len(content)
-    return 0
 
 
 # --- trio_groqstream ---------------------------------------------------------------------------
@@ -67,7 +60,7 @@ def _tgs(reads: list[bytes], *, accumulate: bool) -> Result:
             if accumulate:
                 add(chunk)
             chunks += 1
-            text += _text_of(chunk)
+            text += content_len(chunk)
         if done:
             break
     if accumulate and len(acc.snapshot().text) != text:
@@ -120,7 +113,7 @@ def sdk_replicated(reads: list[bytes]) -> Result:
                 raise AssertionError("unexpected in-stream error")
             chunk = per_event(data)
             chunks += 1
-            text += _text_of(chunk)
+            text += content_len(chunk)
     return chunks, text
 
 
@@ -142,7 +135,7 @@ def sdk_stream(reads: list[bytes]) -> Result:
     stream = Stream(cast_to=ChatCompletionChunk, response=response, client=client)
     for chunk in stream:
         chunks += 1
-        text += _text_of(chunk)
+        text += content_len(chunk)
     return chunks, text
 
 
@@ -207,7 +200,7 @@ def floor(reads: list[bytes]) -> Result:
                 return chunks, text
             chunk = decode(payload)
             chunks += 1
-            text += _text_of(chunk)
+            text += content_len(chunk)
     return chunks, text
 
 

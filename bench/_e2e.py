@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import trio
 
-from ._data import MODEL, make_stream
+from ._data import MODEL, content_len, make_stream
 
 __all__ = ["VARIANTS", "main"]
 
@@ -52,15 +52,6 @@ class Tally:
         self.wall0 = time.perf_counter()
 
 
-def _content_len(chunk: Any) -> int:
-    choices = chunk.choices
-    if choices:
-        content = choices[0].delta.content
-        if content:
-            return len(content)
-    return 0
-
-
 def _base_url(port: int, chunks: int) -> str:
     return f"http://127.0.0.1:{port}/bench/{chunks}"
 
@@ -78,7 +69,7 @@ async def _tgs(port: int, streams: int, chunks: int, tally: Tally) -> None:
             async with open_stream(c, **REQUEST) as stream:
                 async for chunk in stream:
                     tally.chunks += 1
-                    tally.text += _content_len(chunk)
+                    tally.text += content_len(chunk)
             return
         async with open_fanout(c, [REQUEST] * streams, max_concurrency=streams) as fanout:
             async for event in fanout:
@@ -104,7 +95,7 @@ async def _tgs_batch(port: int, streams: int, chunks: int, tally: Tally) -> None
                         return
                     for chunk in batch:
                         tally.chunks += 1
-                        tally.text += _content_len(chunk)
+                        tally.text += content_len(chunk)
         async with open_fanout(c, [REQUEST] * streams, max_concurrency=streams) as fanout:
             while True:
                 try:
@@ -164,7 +155,7 @@ async def _sdk(
         stream = await client.chat.completions.create(stream=True, **REQUEST)
         async for chunk in stream:
             tally.chunks += 1
-            tally.text += _content_len(chunk)
+            tally.text += content_len(chunk)
 
     try:
         if gather:
@@ -233,7 +224,7 @@ async def _raw(port: int, streams: int, chunks: int, tally: Tally, *, decode: bo
                         break
                     chunk = decode_chunk(payload)
                     tally.chunks += 1
-                    tally.text += _content_len(chunk)
+                    tally.text += content_len(chunk)
 
     async with _http_client() as http:
         tally.begin()

@@ -36,7 +36,7 @@ import trio
 from ._accumulate import Accumulator
 from ._client import MISSING, GroqClient, Missing, StreamSettings
 from ._errors import ConfigurationError, GroqStreamError
-from ._pump import DRAIN_TIMEOUT, Batch, Pump, StreamMetrics, raise_single, reraise
+from ._pump import DRAIN_TIMEOUT, Batch, Pump, StreamMetrics, raise_single
 from ._ratelimit import RateLimits
 from ._wire import ChatCompletion, ChatCompletionChunk, encode_request
 
@@ -51,8 +51,6 @@ __all__ = [
     "StreamMetrics",
     "open_stream",
     "prepare",
-    "raise_single",
-    "reraise",
 ]
 
 #: Batches (network reads) the channel holds before the producer waits for the consumer.

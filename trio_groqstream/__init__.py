@@ -44,6 +44,8 @@ from ._fanout import gather as gather
 from ._fanout import open_fanout as open_fanout
 from ._fanout import race as race
 from ._fanout import stream_to_channel as stream_to_channel
+from ._pacer import Limits as Limits
+from ._pacer import PaceState as PaceState
 from ._ratelimit import RateLimits as RateLimits
 from ._ratelimit import parse_go_duration as parse_go_duration
 from ._sse import ServerSentEvent as ServerSentEvent
@@ -112,7 +114,9 @@ __all__ = [
     "IdleTimeout",
     "IncompleteStreamError",
     "InternalServerError",
+    "Limits",
     "NotFoundError",
+    "PaceState",
     "PermissionDeniedError",
     "PromptTokensDetails",
     "RateLimitError",

@@ -31,6 +31,7 @@ from ._errors import (
     excerpt,
     status_error_class,
 )
+from ._pacer import Limits, Pacer, PaceState, Ticket
 from ._ratelimit import RateLimits, parse_retry_after
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._version import __version__
@@ -143,6 +144,9 @@ class GroqClient(trio.abc.AsyncResource):
         max_keepalive_connections: idle connections the owned pool keeps. Few is fast: httpcore's
             pool bookkeeping grows with the idle connections it holds.
         allow_insecure_http: permit sending the key over plain ``http://`` to a non-loopback host.
+        limits: the rate limits you know (a :class:`Limits` for every model, or a mapping of
+            model name to :class:`Limits`): fan-outs are then paced at those rates instead of
+            learning them from headers and 429s (see :attr:`pacing`).
 
     Every timeout can be ``None`` (no limit) and is overridable per stream.
     """
@@ -163,6 +167,7 @@ class GroqClient(trio.abc.AsyncResource):
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
         max_keepalive_connections: int = 100,
         allow_insecure_http: bool = False,
+        limits: Limits | Mapping[str, Limits] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get("GROQ_API_KEY")
         if not key:
@@ -205,6 +210,7 @@ class GroqClient(trio.abc.AsyncResource):
         self._closed = False
         #: The rate limits stated by the latest response, or ``None`` before any.
         self.rate_limits: RateLimits | None = None
+        self._pacer = Pacer(limits)
 
     @property
     def base_url(self) -> str:
@@ -251,29 +257,35 @@ class GroqClient(trio.abc.AsyncResource):
         merged = {**self.settings.__dict__, **fields}
         return StreamSettings(**merged)
 
-    def _observe_rate_limits(self, headers: Mapping[str, str]) -> RateLimits:
-        """Parse a response's rate-limit headers and remember them as the latest."""
+    @property
+    def pacing(self) -> dict[str, PaceState]:
+        """Per model, what the pacer knows about your rate limits and what requests wait for
+        (``waiting_for``, ``until``), with counts of requests admitted, 429s and time waited."""
+        return self._pacer.states()
+
+    def _observe_rate_limits(
+        self, headers: Mapping[str, str], ticket: Ticket | None = None
+    ) -> RateLimits:
+        """Parse a response's rate-limit headers, remember them as the latest, and tell the
+        pacer (through the request's ticket)."""
         limits = RateLimits.from_headers(
             headers, observed_at=trio.current_time(), wall_now=time.time()
         )
         if limits.present:
             self.rate_limits = limits
+            if ticket is not None:
+                ticket.observe(limits)
         return limits
 
-    async def wait_for_rate_limits(self) -> float:
-        """Sleep until the windows the latest response said were used up have reset.
+    async def wait_for_rate_limits(self, model: str | None = None) -> float:
+        """Sleep until the rate limits leave room for a request of ``model`` (of every model seen,
+        if ``None``): a used-up window's reset, or a 429's ``retry-after``.
 
-        Returns the seconds waited (0 when there is room). Fan-out calls this before starting each
-        request, so a batch pauses instead of firing into 429s. Cancellable like any trio sleep.
+        Returns the seconds waited (0 when there is room). Paced fan-outs do this, and more, for
+        every request (see :attr:`pacing`); call it before starting work of your own that is not
+        paced. Cancellable like any trio sleep, and a checkpoint.
         """
-        limits = self.rate_limits
-        until = limits.exhausted_until() if limits is not None else None
-        now = trio.current_time()
-        if until is None or until <= now:
-            await trio.lowlevel.checkpoint()
-            return 0.0
-        await trio.sleep_until(until)
-        return until - now
+        return await self._pacer.wait_for_room(model)
 
     async def _open_response(self, body: bytes, *, connect_timeout: float | None) -> httpx.Response:
         """Send one chat completions request; return the open streaming response.

@@ -26,6 +26,7 @@ import trio
 from ._accumulate import Accumulator
 from ._client import GroqClient
 from ._errors import ConfigurationError, GroqStreamError
+from ._pacer import PACED
 from ._pump import Batch, Pump, StreamMetrics, raise_single, reraise
 from ._stream import MAX_BATCH, Coalescer, prepare
 from ._wire import ChatCompletion, ChatCompletionChunk
@@ -171,19 +172,15 @@ async def _launch(
     limiter: trio.CapacityLimiter,
     worker: Callable[[int, Request], Awaitable[None]],
     *,
-    respect_rate_limits: bool,
+    pace: bool,
 ) -> None:
-    """Start a worker per request as capacity (and the rate-limit budget) allows."""
+    """Start a worker per request as capacity allows. With ``pace``, each worker's requests then
+    wait for the client's pacer (:mod:`._pacer`) before they are sent, inside their own
+    ``total_timeout``, holding their slot: that wait is a request's, not the launcher's."""
     for index, request in enumerate(requests):
         token = object()
         await limiter.acquire_on_behalf_of(token)
-        try:
-            if respect_rate_limits:
-                await client.wait_for_rate_limits()
-        except BaseException:
-            limiter.release_on_behalf_of(token)
-            raise
-        nursery.start_soon(_run_worker, worker, index, request, limiter, token)
+        nursery.start_soon(_run_worker, worker, index, request, limiter, token, pace)
 
 
 async def _run_worker(
@@ -192,7 +189,9 @@ async def _run_worker(
     request: Request,
     limiter: trio.CapacityLimiter,
     token: object,
+    pace: bool,
 ) -> None:
+    PACED.set(pace)  # this task's own context: read by the pumps the worker runs
     try:
         await worker(index, request)
     finally:
@@ -232,7 +231,7 @@ async def open_fanout(
     on_error: OnError = "raise",
     buffer: int = DEFAULT_FANOUT_BUFFER,
     limiter: trio.CapacityLimiter | None = None,
-    respect_rate_limits: bool = True,
+    pace: bool = True,
     **stream_options: Any,
 ) -> AsyncIterator[FanoutStream]:
     """Stream many completions at once and merge their events into one flow.
@@ -248,8 +247,9 @@ async def open_fanout(
             is kept in ``results``.
         buffer: network reads the merged channel holds before the workers wait (backpressure).
         limiter: a ``trio.CapacityLimiter`` to share one concurrency budget between fan-outs.
-        respect_rate_limits: before starting a request, wait while the client's latest
-            ``x-ratelimit-*`` headers say a window is used up, instead of firing into 429s.
+        pace: start each request only when the client's rate limits leave room for it, spread
+            over the window (see ``client.pacing``), instead of firing into 429s. ``False``
+            for callers with their own scheduling.
         stream_options: ``connect_timeout``, ``first_chunk_timeout``, ``idle_timeout``,
             ``total_timeout`` and ``max_retries`` for every stream (see :func:`open_stream`).
 
@@ -292,7 +292,7 @@ async def open_fanout(
                     workers,
                     capacity,
                     worker,
-                    respect_rate_limits=respect_rate_limits,
+                    pace=pace,
                 )
 
     try:
@@ -384,7 +384,7 @@ async def gather(
     max_concurrency: int = ...,
     on_error: Literal["raise"] = ...,
     limiter: trio.CapacityLimiter | None = ...,
-    respect_rate_limits: bool = ...,
+    pace: bool = ...,
     **stream_options: Any,
 ) -> list[ChatCompletion]: ...
 
@@ -397,7 +397,7 @@ async def gather(
     max_concurrency: int = ...,
     on_error: Literal["collect"],
     limiter: trio.CapacityLimiter | None = ...,
-    respect_rate_limits: bool = ...,
+    pace: bool = ...,
     **stream_options: Any,
 ) -> list[Result]: ...
 
@@ -409,7 +409,7 @@ async def gather(
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     on_error: OnError = "raise",
     limiter: trio.CapacityLimiter | None = None,
-    respect_rate_limits: bool = True,
+    pace: bool = True,
     **stream_options: Any,
 ) -> list[ChatCompletion] | list[Result]:
     """Run many completions concurrently; return them in request order.
@@ -436,9 +436,7 @@ async def gather(
 
     try:
         async with trio.open_nursery() as nursery:
-            await _launch(
-                client, requests, nursery, capacity, worker, respect_rate_limits=respect_rate_limits
-            )
+            await _launch(client, requests, nursery, capacity, worker, pace=pace)
     except BaseExceptionGroup as group:
         _reraise_fanout(group)
     return cast("list[Result]", results)  # every slot was filled, or we raised

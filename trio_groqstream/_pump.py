@@ -40,6 +40,7 @@ from ._errors import (
     TotalTimeout,
     excerpt,
 )
+from ._pacer import PACED, Ticket
 from ._ratelimit import RateLimits
 from ._retry import backoff, is_retryable
 from ._sse import ServerSentEvent, SSEDecoder
@@ -174,6 +175,11 @@ class Pump:
         self.rate_limits = RateLimits()
         self.headers: dict[str, str] = {}
         self.request_id: str | None = None
+        # Fan-out workers' pumps wait for the client's pacer before each attempt; others only
+        # tell it what they send and hear.
+        self._paced = PACED.get()
+        self._ticket: Ticket | None = None
+        self._last_chunk: ChatCompletionChunk | None = None
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Stream to the end. ``task_status.started()`` is called once the first response's
@@ -198,12 +204,23 @@ class Pump:
 
     async def _run_attempts(self, task_status: trio.TaskStatus[None]) -> None:
         settings = self._settings
+        pacer = self._client._pacer
         while True:
+            if self._paced:
+                ticket = await pacer.admit(self._body, max_wait=settings.max_retry_wait)
+            else:
+                ticket = pacer.record(self._body)
+            self._ticket = ticket
             self.metrics.attempts += 1
             try:
                 await self._attempt(task_status)
+                self._learn_usage(ticket)
                 return
             except GroqStreamError as exc:
+                rate_limited = isinstance(exc, APIStatusError) and exc.status_code == 429
+                if isinstance(exc, APIStatusError) and rate_limited:
+                    self._client._observe_rate_limits(exc.headers, ticket)
+                    ticket.rejected(exc, max_wait=settings.max_retry_wait)
                 if self._delivered or self._retries_left <= 0 or not is_retryable(exc):
                     raise
                 self._retries_left -= 1
@@ -218,7 +235,19 @@ class Pump:
                     raise
                 self.metrics.retry_waits.append(wait)
                 self._held.clear()
+                if rate_limited and self._paced:
+                    wait = 0.0  # the pacer holds the retry (and every other start) that long
+            finally:
+                ticket.finished()
             await trio.sleep(wait)
+
+    def _learn_usage(self, ticket: Ticket) -> None:
+        last = self._last_chunk
+        if last is None:
+            return
+        usage = last.usage or (last.x_groq.usage if last.x_groq is not None else None)
+        if usage is not None:
+            ticket.used(usage.prompt_tokens, usage.completion_tokens)
 
     async def _attempt(self, task_status: trio.TaskStatus[None]) -> None:
         """One request, watched by a watchdog task (see :meth:`_watchdog`)."""
@@ -239,7 +268,7 @@ class Pump:
                     self.metrics.last_event_at = trio.current_time()  # headers: a sign of life
                     self.headers = {k.lower(): v for k, v in response.headers.items()}
                     self.request_id = self.headers.get("x-request-id")
-                    self.rate_limits = self._client._observe_rate_limits(self.headers)
+                    self.rate_limits = self._client._observe_rate_limits(self.headers, self._ticket)
                     if not self.started:
                         self.started = True
                         task_status.started()
@@ -303,6 +332,7 @@ class Pump:
                 if metrics.first_chunk_at is None:
                     metrics.first_chunk_at = now
                 metrics.chunks += len(batch)
+                self._last_chunk = batch[-1]  # its usage teaches the pacer
                 await self._deliver(batch)
             if isinstance(outcome, GroqStreamError):
                 raise outcome

@@ -61,11 +61,13 @@ RESET_SLACK = 0.01
 #: A learned request rate goes up by PROBE_STEP after PROBE_EVERY accepted requests without a 429.
 PROBE_EVERY = 150
 PROBE_STEP = 0.01
-#: A single 429 lowers a learned rate by at most this factor (an epoch can be unrepresentative).
-MAX_DROP = 0.5
 #: Token estimates before any answer has been seen: characters per token, and completion tokens.
 CHARS_PER_TOKEN = 4.0
 DEFAULT_COMPLETION_TOKENS = 256
+#: A limit counts as a refilling bucket when this many responses in a row imply refill rates
+#: within IMPLIED_SPREAD of each other.
+IMPLIED_SAMPLES = 3
+IMPLIED_SPREAD = 0.05
 #: Requests of a model sent before the first response's headers say anything about its limits.
 PROBE_BURST = 8
 #: Weight of the newest answer in the running corrections of the estimates.
@@ -246,6 +248,11 @@ class _ModelPace:
         self.probe: int | None = None
         self.probed = limits is not None
         self.blocked_until = -math.inf
+        # Per limit, (limit - remaining) / reset of the latest responses (see refill_rate).
+        self.implied: dict[str, deque[float]] = {
+            "requests": deque(maxlen=IMPLIED_SAMPLES),
+            "tokens": deque(maxlen=IMPLIED_SAMPLES),
+        }
         # Request pace: learned from 429s, or explicit.
         self.request_rate: float | None = None
         self.token_rate: float | None = None
@@ -272,9 +279,8 @@ class _ModelPace:
     # -- costs
 
     def cost(self, prompt_chars: int, max_completion: int | None) -> int:
-        completion = self.completion_tokens
-        if max_completion is not None:
-            completion = min(completion, max_completion) if self.limits is None else max_completion
+        # What Groq reserves at admission: the prompt plus the answer's cap, when one is set.
+        completion = self.completion_tokens if max_completion is None else max_completion
         return max(1, math.ceil(prompt_chars / self.chars_per_token + completion))
 
     # -- admission
@@ -296,35 +302,42 @@ class _ModelPace:
         later(self.blocked_until, "retry-after")
         obs = self.obs
         if obs is not None:
-            for remaining, limit, reset, pending, need, why in (
-                (
-                    obs.remaining_requests,
-                    obs.limit_requests,
-                    obs.reset_requests,
-                    len(self.pending),
-                    1,
-                    "requests",
-                ),
-                (
-                    obs.remaining_tokens,
-                    obs.limit_tokens,
-                    obs.reset_tokens,
-                    self.pending_tokens,
-                    cost,
-                    "tokens",
-                ),
+            for why, pending, need in (
+                ("requests", len(self.pending), 1),
+                ("tokens", self.pending_tokens, cost),
             ):
+                remaining, limit, reset = _stated(obs, why)
                 if remaining is None or remaining - pending >= need:
                     continue
                 reset_at = obs.observed_at + (reset or 0.0) + RESET_SLACK
                 # After the reset, the whole limit (less what went out since) is there; a request
                 # bigger than that can never fit, and is sent to hear the server's 413.
-                if now < reset_at and (limit is None or limit - pending >= need):
-                    later(reset_at, why)  # type: ignore[arg-type]
+                if now >= reset_at or (limit is not None and limit - pending < need):
+                    continue
+                refill = self.refill_rate(why)
+                if refill is not None:  # a bucket: room comes back steadily, not at the reset
+                    reset_at = min(
+                        reset_at,
+                        obs.observed_at + (need + pending - remaining) / refill + RESET_SLACK,
+                    )
+                later(reset_at, why)  # type: ignore[arg-type]
         if spacing:
             later(self.request_next, "requests")
             later(self.token_next, "tokens")
         return at, reason
+
+    def refill_rate(self, kind: str) -> float | None:
+        """The refill rate of a limit that behaves as a bucket, or ``None``.
+
+        A bucket's headers say ``(limit - remaining) / reset`` = its refill rate, the same on
+        every response; a window that resets at once gives no such constant. Only when the
+        latest responses agree is room counted on before the stated reset.
+        """
+        rates = self.implied[kind]
+        if len(rates) < IMPLIED_SAMPLES:
+            return None
+        low, high = min(rates), max(rates)
+        return low if high <= low * (1 + IMPLIED_SPREAD) else None
 
     def refuse(self, reason: WaitReason) -> None:
         """Forget the state that imposed a refused wait, so it cannot stall later requests: the
@@ -368,6 +381,13 @@ class _ModelPace:
         self.obs = limits
         self.obs_seq = seq
         self.probed = True
+        for kind in ("requests", "tokens"):
+            remaining, limit, reset = _stated(limits, kind)
+            if remaining is None or limit is None or reset is None or reset <= 0:
+                continue
+            used = limit - remaining
+            if used >= max(2, limit * 0.05):  # rounding makes small figures meaningless
+                self.implied[kind].append(used / reset)
         while self.pending and self.pending[0][0] <= seq:
             self.pending_tokens -= self.pending.popleft()[1]
         self._wake()
@@ -383,11 +403,8 @@ class _ModelPace:
         self.blocked_until = max(self.blocked_until, until)
         if self.limits is None and kind != "tokens" and self.epoch_start is not None:
             span = until - self.epoch_start
-            if self.epoch_accepted >= 2 and span > 0:
-                rate = self.epoch_accepted / span * (1 - MARGIN)
-                if self.request_rate is not None:
-                    rate = max(rate, self.request_rate * MAX_DROP)
-                self.request_rate = rate
+            if self.epoch_accepted >= 1 and span > 0:
+                self.request_rate = self.epoch_accepted / span * (1 - MARGIN)
                 self.request_next = max(self.request_next, until)
             self.epoch_start = until
             self.epoch_accepted = 0
@@ -534,6 +551,13 @@ class Pacer:
         if not waited:
             await trio.lowlevel.checkpoint()
         return waited
+
+
+def _stated(limits: RateLimits, kind: str) -> tuple[int | None, int | None, float | None]:
+    """``(remaining, limit, reset)`` of the ``"requests"`` or ``"tokens"`` limit."""
+    if kind == "requests":
+        return limits.remaining_requests, limits.limit_requests, limits.reset_requests
+    return limits.remaining_tokens, limits.limit_tokens, limits.reset_tokens
 
 
 def _refusal(model: str, reason: WaitReason, wait: float, cap: float) -> RateLimitError:

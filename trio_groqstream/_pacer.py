@@ -58,9 +58,16 @@ WaitReason = Literal["retry-after", "requests", "tokens"]
 MARGIN = 0.03
 #: Added to every server-stated reset or wait: Go durations are rounded, and clocks drift.
 RESET_SLACK = 0.01
-#: A learned request rate goes up by PROBE_STEP after PROBE_EVERY accepted requests without a 429.
-PROBE_EVERY = 150
+#: A learned request rate goes up after every PROBE_EVERY accepted requests without a 429: by
+#: PROBE_STEP twice, then by doubling steps up to MAX_PROBE_STEP.
+PROBE_EVERY = 100
 PROBE_STEP = 0.01
+MAX_PROBE_STEP = 0.25
+#: An epoch of fewer accepted requests measures nothing; its 429 lowers the rate by
+#: SHORT_EPOCH_DROP. A measured epoch lowers it by at most MAX_DROP.
+MIN_EPOCH = 8
+SHORT_EPOCH_DROP = 0.9
+MAX_DROP = 0.7
 #: Token estimates before any answer has been seen: characters per token, and completion tokens.
 CHARS_PER_TOKEN = 4.0
 DEFAULT_COMPLETION_TOKENS = 256
@@ -167,11 +174,15 @@ def estimate_request(body: bytes) -> tuple[str, int, int | None]:
 # Groq: "... on requests per minute (RPM): Limit 30, Used 30, Requested 1. Please try again in
 # 1.5s." (also tokens per minute / day, TPM / TPD).
 _KIND = re.compile(r"\b(requests|tokens) per \w+|\((RPM|RPD|TPM|TPD)\)", re.IGNORECASE)
+_LIMIT = re.compile(r"\bLimit (\d+)\b")
 _TRY_AGAIN = re.compile(r"try again in ([0-9hmsuµμn.]+)", re.IGNORECASE)
 
 
-def _rejection(exc: APIStatusError) -> tuple[Literal["requests", "tokens"] | None, float | None]:
-    """Which limit a 429 names (``None`` if it does not say) and the precise wait it states."""
+def _rejection(
+    exc: APIStatusError,
+) -> tuple[Literal["requests", "tokens"] | None, float | None, int | None]:
+    """Which limit a 429 names (``None`` if it does not say), the precise wait it states, and the
+    limit's size when the message gives it."""
     message = exc.message if hasattr(exc, "message") else str(exc)
     kind: Literal["requests", "tokens"] | None = None
     error_type = (exc.error_type or "").lower()
@@ -190,7 +201,8 @@ def _rejection(exc: APIStatusError) -> tuple[Literal["requests", "tokens"] | Non
         # refinement of the header: the header is what the retry honours.
         if stated is not None and (wait is None or wait - 1 < stated <= wait):
             wait = stated
-    return kind, wait
+    match = _LIMIT.search(message)
+    return kind, wait, int(match.group(1)) if match is not None else None
 
 
 # --- the pacer ----------------------------------------------------------------------------------
@@ -266,6 +278,7 @@ class _ModelPace:
         self.epoch_start: float | None = None
         self.epoch_accepted = 0
         self.since_change = 0
+        self.probes = 0
         # Estimates, corrected by usage.
         self.chars_per_token = CHARS_PER_TOKEN
         self.completion_tokens = float(DEFAULT_COMPLETION_TOKENS)
@@ -369,7 +382,11 @@ class _ModelPace:
             and self.request_rate is not None
             and self.since_change >= PROBE_EVERY
         ):
-            self.request_rate *= 1 + PROBE_STEP
+            # Probe up: gently at first, faster the longer no 429 says the pace is too high
+            # (a rate learned from an unrepresentative epoch must not stay low for long).
+            self.probes += 1
+            step = PROBE_STEP * 2 ** max(0, self.probes - 2)
+            self.request_rate *= 1 + min(step, MAX_PROBE_STEP)
             self.since_change = 0
         return Ticket(self, self.seq, cost, prompt_chars, now)
 
@@ -395,21 +412,48 @@ class _ModelPace:
     def rejected(self, ticket: Ticket, exc: APIStatusError, *, max_wait: float) -> None:
         self.rate_limited += 1
         self.epoch_accepted -= 1
-        kind, wait = _rejection(exc)
+        kind, wait, limit = _rejection(exc)
         if wait is None or wait > max_wait:
             return  # refused (or no wait named): nothing to hold later requests to
-        now = trio.current_time()
-        until = now + wait + RESET_SLACK
+        until = trio.current_time() + wait + RESET_SLACK
         self.blocked_until = max(self.blocked_until, until)
-        if self.limits is None and kind != "tokens" and self.epoch_start is not None:
-            span = until - self.epoch_start
-            if self.epoch_accepted >= 1 and span > 0:
-                self.request_rate = self.epoch_accepted / span * (1 - MARGIN)
-                self.request_next = max(self.request_next, until)
-            self.epoch_start = until
-            self.epoch_accepted = 0
-            self.since_change = 0
+        stale = self.epoch_start is not None and ticket.sent_at < self.epoch_start
+        if self.limits is None and kind != "tokens" and not stale:
+            # (A 429 for a request sent before the current epoch was counted in the last one.)
+            self._learn(until, limit)
         self._wake()
+
+    def _learn(self, until: float, limit: int | None) -> None:
+        """A 429 on requests ends an epoch: what the server accepted since the last one, over
+        the time until it accepts again, is the rate it allows. See the module docstring."""
+        if self.epoch_start is None:
+            return
+        span = until - self.epoch_start
+        # Requests still in flight may yet come back 429: they belong to the next epoch.
+        in_flight = min(len(self.pending), max(self.epoch_accepted, 0))
+        accepted = self.epoch_accepted - in_flight
+        old = self.request_rate
+        if accepted < 1 or span <= 0:
+            return
+        rate = accepted / span
+        if old is None:
+            if limit is not None and accepted > limit:
+                # The first epoch began with the limit's whole capacity free: more than that got
+                # in only as the limit refilled (a bucket, or a window that reset).
+                rate = (accepted - limit) / span
+        elif accepted < MIN_EPOCH:
+            # Too few requests to measure anything: back off a little, keep measuring.
+            self.request_rate = old * SHORT_EPOCH_DROP
+            self.request_next = max(self.request_next, until)
+            return
+        else:
+            rate = max(rate, old * MAX_DROP)
+        self.request_rate = rate * (1 - MARGIN)
+        self.request_next = max(self.request_next, until)
+        self.epoch_start = until
+        self.epoch_accepted = in_flight
+        self.since_change = 0
+        self.probes = 0
 
     def used(
         self, ticket: Ticket, prompt_tokens: int | None, completion_tokens: int | None

@@ -63,11 +63,12 @@ RESET_SLACK = 0.01
 PROBE_EVERY = 100
 PROBE_STEP = 0.01
 MAX_PROBE_STEP = 0.25
-#: An epoch of fewer accepted requests measures nothing; its 429 lowers the rate by
-#: SHORT_EPOCH_DROP. A measured epoch lowers it by at most MAX_DROP.
-MIN_EPOCH = 8
+#: An epoch of fewer accepted requests measures nothing: its 429 lowers the rate by
+#: SHORT_EPOCH_DROP (GUESS_DROP while the rate is only a guess from a first burst), and the epoch
+#: goes on until it has measured enough.
+MIN_EPOCH = 12
 SHORT_EPOCH_DROP = 0.9
-MAX_DROP = 0.7
+GUESS_DROP = 0.7
 #: Token estimates before any answer has been seen: characters per token, and completion tokens.
 CHARS_PER_TOKEN = 4.0
 DEFAULT_COMPLETION_TOKENS = 256
@@ -277,6 +278,7 @@ class _ModelPace:
         self.token_next = -math.inf
         self.epoch_start: float | None = None
         self.epoch_accepted = 0
+        self.measured = False
         self.since_change = 0
         self.probes = 0
         # Estimates, corrected by usage.
@@ -411,47 +413,48 @@ class _ModelPace:
 
     def rejected(self, ticket: Ticket, exc: APIStatusError, *, max_wait: float) -> None:
         self.rate_limited += 1
-        self.epoch_accepted -= 1
+        # A 429 for a request sent before the current epoch began belongs to the last one.
+        stale = self.epoch_start is not None and ticket.sent_at < self.epoch_start
+        if not stale:
+            self.epoch_accepted -= 1
         kind, wait, limit = _rejection(exc)
         if wait is None or wait > max_wait:
             return  # refused (or no wait named): nothing to hold later requests to
         until = trio.current_time() + wait + RESET_SLACK
         self.blocked_until = max(self.blocked_until, until)
-        stale = self.epoch_start is not None and ticket.sent_at < self.epoch_start
         if self.limits is None and kind != "tokens" and not stale:
-            # (A 429 for a request sent before the current epoch was counted in the last one.)
             self._learn(until, limit)
         self._wake()
 
     def _learn(self, until: float, limit: int | None) -> None:
         """A 429 on requests ends an epoch: what the server accepted since the last one, over
         the time until it accepts again, is the rate it allows. See the module docstring."""
-        if self.epoch_start is None:
+        if self.epoch_start is None or until <= self.epoch_start:
             return
         span = until - self.epoch_start
-        # Requests still in flight may yet come back 429: they belong to the next epoch.
-        in_flight = min(len(self.pending), max(self.epoch_accepted, 0))
-        accepted = self.epoch_accepted - in_flight
+        # Requests still in flight may yet come back 429: leave them out of the count.
+        accepted = self.epoch_accepted - min(len(self.pending), max(self.epoch_accepted, 0))
         old = self.request_rate
-        if accepted < 1 or span <= 0:
-            return
-        rate = accepted / span
         if old is None:
-            if limit is not None and accepted > limit:
-                # The first epoch began with the limit's whole capacity free: more than that got
-                # in only as the limit refilled (a bucket, or a window that reset).
-                rate = (accepted - limit) / span
+            # The first epoch began with the limit's whole capacity free: only what got in beyond
+            # it came from the limit refilling (a bucket, or a window that reset). Often that is
+            # nothing yet (a burst): then this is only a guess, to be lowered quickly.
+            refilled = accepted - limit if limit is not None and accepted > limit else 0
+            self.measured = refilled >= MIN_EPOCH
+            rate = max(refilled if self.measured else accepted, 1) / span
         elif accepted < MIN_EPOCH:
-            # Too few requests to measure anything: back off a little, keep measuring.
-            self.request_rate = old * SHORT_EPOCH_DROP
+            # Too few requests to measure anything: back off, and keep measuring.
+            drop = SHORT_EPOCH_DROP if self.measured else GUESS_DROP
+            self.request_rate = old * drop
             self.request_next = max(self.request_next, until)
             return
         else:
-            rate = max(rate, old * MAX_DROP)
+            rate = accepted / span
+            self.measured = True
         self.request_rate = rate * (1 - MARGIN)
         self.request_next = max(self.request_next, until)
         self.epoch_start = until
-        self.epoch_accepted = in_flight
+        self.epoch_accepted = 0
         self.since_change = 0
         self.probes = 0
 

@@ -70,6 +70,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_pacing(session: nox.Session) -> None:
+    """Fan-out under rate limits: the pacer against naive strategies (``-- --quick``: a minute)."""
+    session.install("-e", ".[testing]")
+    session.run("python", "-m", "bench._pacing", *session.posargs)
+
+
+@nox.session
 def docs(session: nox.Session) -> None:
     """Build the documentation with warnings as errors."""
     session.install("-e", ".[docs]")

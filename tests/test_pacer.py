@@ -626,7 +626,7 @@ async def test_a_huge_reset_fails_the_next_request_then_is_forgotten(
 async def test_pace_false_and_open_stream_are_not_held_but_teach_the_pacer(
     loopback_clock: trio.testing.MockClock, fake: FakeGroq, client: tgs.GroqClient
 ) -> None:
-    resets = iter(["30s", "50s", "70s"])  # a window that empties, not a bucket: no steady refill
+    resets = iter(["30s", "40s", "50s"])  # a window that empties, not a bucket: no steady refill
 
     def used_up(_request: object) -> Reply:
         reset = next(resets)

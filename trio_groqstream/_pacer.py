@@ -35,6 +35,7 @@ inside the request's ``total_timeout``.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import math
 import re
 from collections import deque
@@ -251,7 +252,7 @@ class _ModelPace:
         self.queued = 0
         self.seq = 0
         # Admitted, not yet reflected in a response's headers: (seq, estimated tokens).
-        self.pending: deque[tuple[int, int]] = deque()
+        self.pending: dict[int, int] = {}
         self.pending_tokens = 0
         self.obs: RateLimits | None = None
         self.obs_seq = -1
@@ -369,7 +370,7 @@ class _ModelPace:
         if not self.probed and self.probe is None:
             self.probe = self.seq
         self.admitted += 1
-        self.pending.append((self.seq, cost))
+        self.pending[self.seq] = cost
         self.pending_tokens += cost
         if self.request_rate is not None:
             self.request_next = max(self.request_next, now) + 1.0 / self.request_rate
@@ -382,7 +383,8 @@ class _ModelPace:
         if (
             self.limits is None
             and self.request_rate is not None
-            and self.since_change >= PROBE_EVERY
+            # A measured pace is near the limit: probing it costs a 429 each time it succeeds.
+            and self.since_change >= PROBE_EVERY * (2 if self.measured else 1)
         ):
             # Probe up: gently at first, faster the longer no 429 says the pace is too high
             # (a rate learned from an unrepresentative epoch must not stay low for long).
@@ -407,12 +409,20 @@ class _ModelPace:
             used = limit - remaining
             if used >= max(2, limit * 0.05):  # rounding makes small figures meaningless
                 self.implied[kind].append(used / reset)
-        while self.pending and self.pending[0][0] <= seq:
-            self.pending_tokens -= self.pending.popleft()[1]
+        for old in list(itertools.takewhile(seq.__ge__, self.pending)):
+            self.pending_tokens -= self.pending.pop(old)
         self._wake()
+
+    def resolved(self, seq: int) -> None:
+        """A request's fate is known (refused, or ended without headers): it no longer waits
+        to be reflected in any headers."""
+        cost = self.pending.pop(seq, None)
+        if cost is not None:
+            self.pending_tokens -= cost
 
     def rejected(self, ticket: Ticket, exc: APIStatusError, *, max_wait: float) -> None:
         self.rate_limited += 1
+        self.resolved(ticket.seq)  # refused requests fill nothing
         # A 429 for a request sent before the current epoch began belongs to the last one.
         stale = self.epoch_start is not None and ticket.sent_at < self.epoch_start
         if not stale:
@@ -469,6 +479,7 @@ class _ModelPace:
             self.completion_tokens += EWMA * (completion_tokens - self.completion_tokens)
 
     def finished(self, seq: int) -> None:
+        self.resolved(seq)
         if seq == self.probe and not self.probed:
             self.probed = True
             self._wake()

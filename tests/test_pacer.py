@@ -219,20 +219,20 @@ async def test_a_request_larger_than_the_whole_limit_is_sent(
 
 
 def test_what_a_429_says() -> None:
-    assert _rejection(too_many(1.36, kind="tokens")) == ("tokens", 1.36, 30)
+    assert _rejection(too_many(1.36, kind="tokens")) == ("tokens", 1.36, 30, True)
     untyped = too_many(0.5, message="on requests per minute (RPM): Limit 30. try again in 0.5s")
-    assert _rejection(untyped) == ("requests", 0.5, 30)
+    assert _rejection(untyped) == ("requests", 0.5, 30, True)
     # The message's wait refines the header's whole seconds, but never contradicts it.
     exc = too_many(None, kind=None, message="Please try again in 17.359s.")
     exc.retry_after = 2.0
-    assert _rejection(exc) == (None, 2.0, None)
+    assert _rejection(exc) == (None, 2.0, None, False)
     exc.retry_after = 18.0
     assert _rejection(exc)[1] == pytest.approx(17.359)
     exc.retry_after = None
     assert _rejection(exc)[1] == pytest.approx(17.359)
     assert _rejection(too_many(None, kind=None, message="slow down"))[:2] == (None, None)
     day = too_many(None, message="on requests per day (RPD): Limit 14400, Used 14400")
-    assert _rejection(day) == ("requests", None, 14400)
+    assert _rejection(day) == ("requests", None, 14400, False)
 
 
 async def test_a_429_holds_every_start_of_its_model(
@@ -359,6 +359,27 @@ async def test_an_unstated_request_limit_is_learned_from_429s(
     assert state.rate_limited == server.refused
     assert state.requests_per_second is not None
     assert 10 <= state.requests_per_second <= 17
+
+
+async def test_a_per_minute_request_limit_shares_the_token_limits_minute(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The token headers show a bucket of 6,000 refilling at 3,000 a second: a 2 s "minute".
+    # "requests per minute (RPM): Limit 30" then means 15 a second, from the first 429 on.
+    pacer = Pacer()
+    for remaining in (5000, 4000, 3000):
+        ticket = await admit(pacer)
+        ticket.observe(
+            limits(
+                remaining_tokens=remaining,
+                limit_tokens=6000,
+                reset_tokens=(6000 - remaining) / 3000,
+            )
+        )
+    burst = [await admit(pacer) for _ in range(5)]
+    burst[-1].rejected(too_many(0.05, kind="requests", limit=30), max_wait=60)
+    state = pacer.states()[MODEL]
+    assert state.requests_per_second == pytest.approx(15 * 0.97)
 
 
 async def test_a_learned_pace_is_probed_up_again(autojump_clock: trio.testing.MockClock) -> None:

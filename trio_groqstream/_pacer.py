@@ -40,7 +40,7 @@ import math
 import re
 from collections import deque
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 import trio
@@ -180,31 +180,39 @@ _LIMIT = re.compile(r"\bLimit (\d+)\b")
 _TRY_AGAIN = re.compile(r"try again in ([0-9hmsuµμn.]+)", re.IGNORECASE)
 
 
-def _rejection(
-    exc: APIStatusError,
-) -> tuple[Literal["requests", "tokens"] | None, float | None, int | None]:
-    """Which limit a 429 names (``None`` if it does not say), the precise wait it states, and the
-    limit's size when the message gives it."""
-    message = exc.message if hasattr(exc, "message") else str(exc)
+class _Rejection(NamedTuple):
+    """What a 429 says: which limit (``None`` if it does not say), the precise wait it states,
+    the limit's size, and whether it is a per-minute limit."""
+
+    kind: Literal["requests", "tokens"] | None
+    wait: float | None
+    limit: int | None = None
+    per_minute: bool = False
+
+
+def _rejection(exc: APIStatusError) -> _Rejection:
+    message = exc.message
     kind: Literal["requests", "tokens"] | None = None
     error_type = (exc.error_type or "").lower()
     if error_type in ("requests", "tokens"):
         kind = "requests" if error_type == "requests" else "tokens"
-    else:
-        match = _KIND.search(message)
-        if match is not None:
-            word = (match.group(1) or match.group(2)).lower()
-            kind = "requests" if word.startswith("r") else "tokens"
+    match = _KIND.search(message)
+    if kind is None and match is not None:
+        word = (match.group(1) or match.group(2)).lower()
+        kind = "requests" if word.startswith("r") else "tokens"
+    per_minute = match is not None and (
+        "minute" in match.group(0).lower() or "M" in (match.group(2) or "").upper()[1:]
+    )
     wait = exc.retry_after
-    match = _TRY_AGAIN.search(message)
-    if match is not None:
-        stated = parse_go_duration(match.group(1).rstrip("."))
+    found = _TRY_AGAIN.search(message)
+    if found is not None:
+        stated = parse_go_duration(found.group(1).rstrip("."))
         # The message's wait is the precise one (retry-after is whole seconds), but only as a
         # refinement of the header: the header is what the retry honours.
         if stated is not None and (wait is None or wait - 1 < stated <= wait):
             wait = stated
-    match = _LIMIT.search(message)
-    return kind, wait, int(match.group(1)) if match is not None else None
+    size = _LIMIT.search(message)
+    return _Rejection(kind, wait, int(size.group(1)) if size is not None else None, per_minute)
 
 
 # --- the pacer ----------------------------------------------------------------------------------
@@ -355,6 +363,15 @@ class _ModelPace:
         low, high = min(rates), max(rates)
         return low if high <= low * (1 + IMPLIED_SPREAD) else None
 
+    def token_minute(self) -> float | None:
+        """The token limit's window in seconds (Groq's "minute"), when its headers show it: a
+        bucket's limit over its refill rate."""
+        refill = self.refill_rate("tokens")
+        obs = self.obs
+        if refill is None or obs is None or obs.limit_tokens is None:
+            return None
+        return obs.limit_tokens / refill
+
     def refuse(self, reason: WaitReason) -> None:
         """Forget the state that imposed a refused wait, so it cannot stall later requests: the
         next request is sent and the server says afresh."""
@@ -427,16 +444,16 @@ class _ModelPace:
         stale = self.epoch_start is not None and ticket.sent_at < self.epoch_start
         if not stale:
             self.epoch_accepted -= 1
-        kind, wait, limit = _rejection(exc)
+        kind, wait, limit, per_minute = _rejection(exc)
         if wait is None or wait > max_wait:
             return  # refused (or no wait named): nothing to hold later requests to
         until = trio.current_time() + wait + RESET_SLACK
         self.blocked_until = max(self.blocked_until, until)
         if self.limits is None and kind != "tokens" and not stale:
-            self._learn(until, limit)
+            self._learn(until, limit, per_minute=per_minute)
         self._wake()
 
-    def _learn(self, until: float, limit: int | None) -> None:
+    def _learn(self, until: float, limit: int | None, *, per_minute: bool) -> None:
         """A 429 on requests ends an epoch: what the server accepted since the last one, over
         the time until it accepts again, is the rate it allows. See the module docstring."""
         if self.epoch_start is None or until <= self.epoch_start:
@@ -452,6 +469,11 @@ class _ModelPace:
             refilled = accepted - limit if limit is not None and accepted > limit else 0
             self.measured = refilled >= MIN_EPOCH
             rate = max(refilled if self.measured else accepted, 1) / span
+            minute = self.token_minute() if per_minute else None
+            if not self.measured and limit is not None and minute is not None:
+                # Groq words it "requests per minute (RPM): Limit 30": a minute as long as the
+                # token limit's, whose length its headers give away. A better guess.
+                rate = limit / minute
         elif accepted < MIN_EPOCH:
             # Too few requests to measure anything: back off, and keep measuring.
             drop = SHORT_EPOCH_DROP if self.measured else GUESS_DROP

@@ -1,7 +1,8 @@
 """Fan-out under rate limits: the pacer against the naive strategies (issue 12's targets).
 
 A fake Groq with stateful limits (``FakeRateLimits``: buckets, as Groq's are, with compressed
-windows) serves a fan-out of prompts of mixed sizes, ``max_concurrency=200``, through:
+windows), in a process of its own, serves a fan-out of prompts of mixed sizes,
+``max_concurrency=200``, through:
 
 * ``tgs-gather`` / ``tgs-fanout``: ``gather`` / ``open_fanout`` with default settings (paced);
 * ``0.1.0``: what 0.1.0 did: start requests as slots free up, pausing only while the latest
@@ -21,7 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -46,6 +49,7 @@ from ._report import md_table
 
 MODEL = "llama-3.3-70b-versatile"
 CONCURRENCY = 200
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -208,8 +212,9 @@ def _exactly_once(results: list[Any]) -> tuple[int, int, bool]:
     return completions, failures, right and completions == len(results)
 
 
-async def measure(name: str, work: Workload, requests: list[dict[str, Any]]) -> Outcome:
-    runner = STRATEGIES[name]
+async def serve(work: Workload) -> None:
+    """The server process: the fake with the workload's limits. Prints its base URL, serves
+    until its stdin closes, then prints ``requests admitted`` and exits."""
     admitted = 0
 
     def answer(request: RecordedRequest) -> Reply:
@@ -218,12 +223,48 @@ async def measure(name: str, work: Workload, requests: list[dict[str, Any]]) -> 
         return echo_handler(request)
 
     async with open_fake_groq(answer, rate_limits=limits_for(work)) as fake:
-        async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        print(fake.base_url, flush=True)
+        stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+        while await stdin.receive_some():
+            pass
+        print(fake.stats().requests, admitted, flush=True)
+
+
+async def _line(stream: trio.abc.ReceiveStream) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = await stream.receive_some(1)
+        if not chunk:
+            raise RuntimeError(f"the server process ended early (got {data!r})")
+        data += chunk
+    return data.decode().strip()
+
+
+async def measure(name: str, work: Workload, requests: list[dict[str, Any]]) -> Outcome:
+    """Run one strategy against a fresh server in its own process (as Groq is: the client's
+    event loop never serves the requests it sends)."""
+    runner = STRATEGIES[name]
+    command = [sys.executable, "-m", "bench._pacing", "--serve", json.dumps(asdict(work))]
+    process = await trio.lowlevel.open_process(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        with trio.fail_after(30):
+            base_url = await _line(process.stdout)
+        async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=base_url) as client:
             started = time.perf_counter()
             with trio.fail_after(max(600.0, 20 * ideal_seconds(work, requests))):
                 results = await runner(client, requests)
             seconds = time.perf_counter() - started
-        sent = fake.stats().requests
+        await process.stdin.aclose()
+        with trio.fail_after(30):
+            sent, admitted = map(int, (await _line(process.stdout)).split())
+            await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
     completions, failures, once = _exactly_once(results)
     ideal = ideal_seconds(work, requests)
     limited = sent - admitted
@@ -283,7 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         "--strategy", action="append", choices=sorted(STRATEGIES), help="repeatable"
     )
     parser.add_argument("--json", type=Path, help="write the outcomes here too")
+    parser.add_argument("--serve", help=argparse.SUPPRESS)  # the server process (internal)
     args = parser.parse_args(argv)
+    if args.serve is not None:
+        trio.run(serve, Workload(**json.loads(args.serve)))
+        return 0
     work = QUICK if args.quick else FULL
     outcomes = trio.run(run, work, args.strategy or list(STRATEGIES))
     print(report(work, outcomes))

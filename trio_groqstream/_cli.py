@@ -231,10 +231,12 @@ def _stream(argv: list[str], stdin: IO[str], stdout: TextIO, stderr: TextIO) -> 
         if log is not None and args.resume:
             for note in log.notes:
                 stderr.write(f"{PROG}: note: {note}\n")
-            total, jobs = len(jobs), log.resume(jobs)
+            total = len(jobs)
+            jobs, unmatched = log.resume(jobs)
+            stale = f"; {unmatched} of its records match no request given now" if unmatched else ""
             stderr.write(
                 f"--resume: {total - len(jobs)} of {total} requests already succeeded in "
-                f"{log.path}; {len(jobs)} to run\n"
+                f"{log.path}{stale}; {len(jobs)} to run\n"
             )
             if not jobs:
                 return EXIT_OK
@@ -274,21 +276,19 @@ def _run(
     if batch.signal is not None:
         stopped = f"interrupted by {batch.signal.name}"
     elif batch.output_error is not None:
-        stopped = "stopped: cannot write the results"
+        stopped = "stopped: write error"
     elif batch.fatal is not None:
         stopped = f"stopped: {type(batch.fatal).__name__}"
     stderr.write(display.summary(started=batch.started, stopped=stopped) + "\n")
     if batch.output_error is not None:
         error = batch.output_error
-        in_file = log is not None and not log.to_stdout
-        where = log.path if log is not None and in_file else "stdout"
-        _error(stderr, f"cannot write to {where}: {error.strerror or error}")
-        if log is not None and in_file:
+        _error(stderr, f"cannot write to {batch.output_where}: {error.strerror or error}")
+        if log is not None and log.resumable:
             stderr.write(f"finished results are in {log.path}; fix that and add --resume\n")
         _silence(stdout)
         return EXIT_WRITE_ERROR
     if batch.signal is not None:
-        if log is not None and not log.to_stdout:
+        if log is not None and log.resumable:
             stderr.write(f"finished results are in {log.path}; to go on, add --resume\n")
         return EXIT_SIGNAL[batch.signal]
     if batch.fatal is not None:

@@ -106,6 +106,7 @@ class Display:
         self.chunks = 0
         self.started_at = time.monotonic()
         self._stderr = stderr
+        self.target = "stdout"  # where it writes, for error messages
         self._live: Live | None = None
         self._samples: deque[tuple[float, int]] = deque(maxlen=REFRESH_PER_SECOND + 1)
 
@@ -255,6 +256,7 @@ class PlainDisplay(Display):
     ) -> None:
         super().__init__(prompts, stderr=stderr)
         self._out = out
+        self.target = "stdout" if out is not stderr else "stderr"
         self._pending: dict[int, list[str]] = {}  # text since the last newline, per prompt
         if progress is not None:
             self._open_live(progress)
@@ -306,6 +308,7 @@ class LiveDisplay(Display):
     ) -> None:
         super().__init__(prompts, stderr=stderr)
         self.console = console
+        self.target = "stdout" if answers else "stderr"
         self._answers = answers
         self._index_width = len(str(max(self.rows, default=0)))
         self._open_live(console)

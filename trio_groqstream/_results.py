@@ -126,6 +126,11 @@ class ResultLog:
         """Whether the records go to stdout (``-o -``)."""
         return not self._owned
 
+    @property
+    def resumable(self) -> bool:
+        """Whether ``--resume`` can continue this file (a regular file)."""
+        return self._regular
+
     def _scan(self) -> None:
         """Read the records back; drop a cut last line; refuse a file that is not all ours."""
         with os.fdopen(os.dup(self._fd), "rb") as file:
@@ -177,9 +182,11 @@ class ResultLog:
             "written by this command (nothing was changed)"
         )
 
-    def resume(self, jobs: Sequence[_J]) -> list[_J]:
-        """The jobs that still need to run: each successful record stands for one job with the
-        same digest (so a request given twice runs twice)."""
+    def resume(self, jobs: Sequence[_J]) -> tuple[list[_J], int]:
+        """The jobs that still need to run, and how many successful records matched none.
+
+        Each successful record stands for one job with the same digest (so a request given
+        twice, with one record, runs once more)."""
         left = self.succeeded.copy()
         todo = []
         for job in jobs:
@@ -187,7 +194,7 @@ class ResultLog:
                 left[job.digest] -= 1
             else:
                 todo.append(job)
-        return todo
+        return todo, left.total()
 
     def append(self, record: Mapping[str, Any]) -> None:
         """Write one record whole; on failure take back what was written, then raise."""

@@ -75,6 +75,7 @@ class Run:
     failed: int = 0
     fatal: GroqStreamError | None = None  # an error that dooms every request (a bad key)
     output_error: OSError | None = None  # the records or the display could not be written
+    output_where = ""  # what could not be written: the results file, stdout or stderr
     _limiter: _CountingLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -102,7 +103,7 @@ class Run:
                     await self._fan_out(client, requests)
                     nursery.cancel_scope.cancel()  # stop the animation and the signal watcher
         except OSError as exc:  # the display's last frame, or its first
-            self.output_error = self.output_error or exc
+            self._output_failed(exc)
 
     async def _fan_out(self, client: GroqClient, requests: Sequence[Mapping[str, Any]]) -> None:
         began = trio.current_time()
@@ -116,7 +117,7 @@ class Run:
                     else:
                         await self._finished(job, event, trio.current_time() - began)
                 except OSError as exc:
-                    self.output_error = exc
+                    self._output_failed(exc)
                     return  # leaving the fan-out cancels every request
                 if self.fatal is not None:
                     return
@@ -125,8 +126,13 @@ class Run:
         try:
             await self.display.animate()
         except OSError as exc:  # the terminal went away
-            self.output_error = exc
+            self._output_failed(exc)
             scope.cancel()
+
+    def _output_failed(self, exc: OSError) -> None:
+        if self.output_error is None:
+            self.output_error = exc
+            self.output_where = self.output_where or self.display.target
 
     async def _finished(self, job: Job, event: FanoutEvent, elapsed: float) -> None:
         error = event.error
@@ -144,7 +150,11 @@ class Run:
                 error=error,
                 duration=duration,
             )
-            await self.log.write(record)
+            try:
+                await self.log.write(record)
+            except OSError:
+                self.output_where = "stdout" if self.log.to_stdout else self.log.path
+                raise
         completion = event.completion or (error.completion if error is not None else None)
         self.display.finished(
             job.index,

@@ -128,7 +128,8 @@ def test_a_wrong_key_counts_the_requests_never_started() -> None:
 
 def test_a_closed_pipe_ends_quietly_with_141() -> None:
     with start("-c", "2", *[f"q{i}" for i in range(200)], env=environment()) as process:
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         wait_for_line(process.stdout, b"You said")
         process.stdout.close()  # `| head -1`
         err = process.stderr.read().decode()
@@ -141,7 +142,8 @@ def test_a_closed_pipe_ends_quietly_with_141() -> None:
 
 def test_a_closed_pipe_on_records_to_stdout_too() -> None:
     with start("-o", "-", *[f"q{i}" for i in range(200)], env=environment()) as process:
-        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         json.loads(process.stdout.readline())
         process.stdout.close()
         err = process.stderr.read().decode()

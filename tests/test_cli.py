@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -31,7 +32,13 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 from trio_groqstream import _cli, _inputs, _results, _run
 from trio_groqstream._cli import FAKE_PAUSE_ENV, main
-from trio_groqstream._display import LiveDisplay, PlainDisplay, _fit_tail, choose_display
+from trio_groqstream._display import (
+    LiveDisplay,
+    PlainDisplay,
+    _fit_tail,
+    choose_display,
+    safe_text,
+)
 from trio_groqstream.testing import FAKE_API_KEY, echo_text, open_fake_groq
 
 PROMPTS = ["alpha", "beta", "gamma"]
@@ -597,3 +604,44 @@ def test_fit_tail_keeps_the_end_in_cells() -> None:
     assert _fit_tail("short", 10) == "short"
     assert _fit_tail("0123456789abc", 6) == "…89abc"
     assert _fit_tail("日本語のテキスト", 7) == "…キスト"  # wide characters take two cells
+
+
+# --- subcommands and terminal safety ---------------------------------------------------------
+
+
+def test_a_subcommand_plugs_in_and_a_prompt_can_still_be_its_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[list[str]] = []
+    module = types.ModuleType("tgs_demo_subcommand")
+
+    def subcommand(argv: list[str]) -> int:
+        seen.append(argv)
+        return 7
+
+    module.main = subcommand  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tgs_demo_subcommand", module)
+    monkeypatch.setitem(_cli.SUBCOMMANDS, "demo", "tgs_demo_subcommand")
+    assert main(["demo", "status", "--json"]) == 7
+    assert seen == [["status", "--json"]]
+    assert main(["--fake", "--plain", "--", "demo"]) == 0  # after --: a prompt
+    assert "[0] You said: demo" in capsys.readouterr().out.splitlines()
+    assert seen == [["status", "--json"]]
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("plain text\twith a tab\nand a newline", "plain text\twith a tab\nand a newline"),
+        ("\x1b]0;title\x07after", "after"),
+        ("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "link"),
+        ("\x1b[2J\x1b[1;31mred\x1b[0m", "red"),
+        ("\x9b2Jc1", "c1"),
+        ("a\rb\x08c\x00d\x7fe", "abcde"),
+        ("\u202eevil\u202c \u2066x\u2069 \u200fy", "evil x y"),
+        ("\x1b", ""),  # a sequence cut by the chunking: ESC alone is dropped
+        ("日本語 é", "日本語 é"),
+    ],
+)
+def test_safe_text_keeps_text_and_drops_what_drives_a_terminal(raw: str, shown: str) -> None:
+    assert safe_text(raw) == shown

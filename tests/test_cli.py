@@ -39,6 +39,7 @@ from trio_groqstream._display import (
     choose_display,
     safe_text,
 )
+from trio_groqstream._errors import ConfigurationError
 from trio_groqstream.testing import FAKE_API_KEY, echo_text, open_fake_groq
 
 PROMPTS = ["alpha", "beta", "gamma"]
@@ -438,6 +439,40 @@ def test_ctrl_c_in_process_exits_130_with_whole_records(
     assert re.search(r"not started in [\d.]+s \(interrupted by SIGINT\)", err), err
     assert "add --resume" in err
     assert 1 <= len(read_records(out)) < 12
+
+
+def test_a_library_error_grouped_by_a_nursery_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def failing(*args: object) -> None:
+        raise BaseExceptionGroup("run", [BaseExceptionGroup("inner", [ConfigurationError("bad")])])
+
+    monkeypatch.setattr(_run.Run, "run", failing)
+    assert main(["--fake", "p"]) == 1
+    assert_clean_error(capsys.readouterr().err, "ConfigurationError: bad")
+
+    async def mixed(*args: object) -> None:
+        raise BaseExceptionGroup("run", [ConfigurationError("bad"), RuntimeError("bug")])
+
+    monkeypatch.setattr(_run.Run, "run", mixed)
+    with pytest.raises(BaseExceptionGroup):  # a bug is not dressed up as a one-liner
+        main(["--fake", "p"])
+
+
+def test_requests_are_checked_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def check(request: dict[str, Any]) -> bytes:
+        if request.get("seed") == 7:
+            raise ConfigurationError("the request's 'seed' is not allowed here")
+        return b"{}"
+
+    monkeypatch.setattr(_cli, "encode_body", check)
+    path = write_jsonl(tmp_path / "in.jsonl", {"prompt": "a"}, {"prompt": "b", "seed": 7})
+    assert main(["--fake", "-i", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert_clean_error(err, "in.jsonl line 2: the request's 'seed' is not allowed here")
+    assert "fake Groq server" not in err  # nothing started
 
 
 @pytest.mark.parametrize(

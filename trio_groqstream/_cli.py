@@ -36,10 +36,11 @@ if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
 from ._display import choose_display
-from ._errors import GroqStreamError
+from ._errors import ConfigurationError, GroqStreamError
 from ._inputs import FORMATS, Job, jobs_from_prompts, open_source, read_jobs
 from ._results import PROG, ResultLog, UsageError
 from ._run import DEFAULT_MODEL, Run, describe, open_client
+from ._stream import encode_body
 from ._version import __version__
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main", "run"]
@@ -157,11 +158,21 @@ def _jobs(args: argparse.Namespace, stdin: IO[str] | None) -> list[Job]:
     if args.prompts:
         if args.input is not None:
             raise UsageError("give prompts as arguments or with --input, not both")
-        return jobs_from_prompts(args.prompts, args.system, defaults)
+        prompts = [(f"prompt {n}", prompt) for n, prompt in enumerate(args.prompts, 1)]
+        return jobs_from_prompts(prompts, args.system, defaults)
     if args.input is None and (stdin is None or _isatty(stdin)):
         raise UsageError("no prompts: give them as arguments, with --input FILE, or on stdin")
     label, lines = open_source(args.input or "-", stdin)
     return read_jobs(label, lines, fmt=args.format, system=args.system, defaults=defaults)
+
+
+def _check(jobs: Sequence[Job]) -> None:
+    """Every request checked as the library will check it, before anything is sent."""
+    for job in jobs:
+        try:
+            encode_body(job.request)
+        except ConfigurationError as exc:
+            raise UsageError(f"{job.where}: {exc}") from None
 
 
 def _isatty(stream: IO[str]) -> bool:
@@ -207,10 +218,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except (KeyboardInterrupt, BaseExceptionGroup) as exc:
         # Before the run watches for signals, or a second Ctrl-C during its cleanup (grouped
-        # when it lands in a nursery).
-        if isinstance(exc, BaseExceptionGroup) and exc.split(KeyboardInterrupt)[1] is not None:
+        # when it lands in a nursery); or a library error that a nursery grouped.
+        if not isinstance(exc, BaseExceptionGroup) or exc.split(KeyboardInterrupt)[1] is None:
+            return EXIT_SIGNAL[signal.SIGINT]
+        errors, rest = exc.split(GroqStreamError)
+        if errors is None or rest is not None:
             raise
-        return EXIT_SIGNAL[signal.SIGINT]
+        first: BaseException = errors
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        _error(stderr, describe(first))
+        return EXIT_FAILED
 
 
 def _stream(argv: list[str], stdin: IO[str], stdout: TextIO, stderr: TextIO) -> int:
@@ -221,6 +239,7 @@ def _stream(argv: list[str], stdin: IO[str], stdout: TextIO, stderr: TextIO) -> 
     if args.resume and not args.output:
         raise UsageError("--resume needs --output FILE, the results to resume from")
     jobs = _jobs(args, stdin)
+    _check(jobs)
     fake_pause = _fake_pause(args)
     log = None
     if args.output:

@@ -36,19 +36,20 @@ class Job:
     request: dict[str, Any]
     prompt: str  # the prompt, or the last user message of a "messages" body
     digest: str
+    where: str  # for messages: "prompt 2", "in.jsonl line 7"
 
 
-def _job(index: int, request: dict[str, Any], prompt: str) -> Job:
-    return Job(index, request, prompt, request_digest(request))
+def _job(index: int, request: dict[str, Any], prompt: str, where: str) -> Job:
+    return Job(index, request, prompt, request_digest(request), where)
 
 
 def jobs_from_prompts(
-    prompts: Iterable[str], system: str | None, defaults: Mapping[str, Any]
+    prompts: Iterable[tuple[str, str]], system: str | None, defaults: Mapping[str, Any]
 ) -> list[Job]:
-    """One job per prompt, each with the options' fields and the ``--system`` message."""
+    """One job per ``(where, prompt)``, with the options' fields and the ``--system`` message."""
     return [
-        _job(index, _prompt_request(prompt, system, defaults, {}), prompt)
-        for index, prompt in enumerate(prompts)
+        _job(index, _prompt_request(prompt, system, defaults, {}), prompt, where)
+        for index, (where, prompt) in enumerate(prompts)
     ]
 
 
@@ -65,7 +66,7 @@ def read_jobs(
     if fmt == "auto":
         fmt = _detect(lines, source)
     if fmt == "text":
-        prompts = [text for _, text in lines if text.strip()]
+        prompts = [(f"{source} line {n}", text) for n, text in lines if text.strip()]
         jobs = jobs_from_prompts(prompts, system, defaults)
     else:
         jobs = _parse_jsonl(lines, source, system, defaults)
@@ -163,11 +164,11 @@ def _job_from_line(
         if not isinstance(messages, list) or not messages:
             raise UsageError(f'{where}: "messages" must be a non-empty list')
         prompt = last_user_text(messages) or f"({len(messages)} messages)"
-        return _job(index, {**defaults, **item}, prompt)
+        return _job(index, {**defaults, **item}, prompt, where)
     prompt, line_system = item.pop("prompt"), item.pop("system", system)
     if not isinstance(prompt, str) or not isinstance(line_system, (str, type(None))):
         raise UsageError(f'{where}: "prompt" and "system" must be strings')
-    return _job(index, _prompt_request(prompt, line_system, defaults, item), prompt)
+    return _job(index, _prompt_request(prompt, line_system, defaults, item), prompt, where)
 
 
 def _prompt_request(

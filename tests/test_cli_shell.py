@@ -22,6 +22,8 @@ from _cli_support import (
     write_lines,
 )
 
+from trio_groqstream.testing import FAKE_API_KEY, RecordedRequest, Reply, http_error_reply
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and terminals")
 
 ANSI = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()][0-9A-B]|\x1b[=>]")
@@ -220,3 +222,19 @@ def test_the_live_display_cannot_be_driven_either() -> None:
     assert b"pwned" not in screen
     assert b"\x1b[2J" not in screen
     assert "\u202e".encode() not in screen
+
+
+def test_a_hostile_server_error_cannot_drive_the_terminal() -> None:
+    def handler(request: RecordedRequest) -> Reply:
+        return http_error_reply(401, message="\x1b]0;pwned\x07denied\x1b[2J \u202eevil")
+
+    with fake_groq_elsewhere(handler) as url:
+        env = environment(GROQ_API_KEY=FAKE_API_KEY, GROQ_BASE_URL=url)
+        done = cli("--plain", "a", "b", env=env)
+    out, err = text(done)
+    assert done.returncode == 1
+    assert "denied evil" in err
+    assert "[0] -- failed: AuthenticationError: HTTP 401: denied evil" in out
+    for shown in (out, err):
+        for bad in ("\x1b", "\x07", "\u202e", "pwned"):
+            assert bad not in shown

@@ -35,7 +35,7 @@ import trio
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-from ._display import choose_display
+from ._display import choose_display, one_line
 from ._errors import ConfigurationError, GroqStreamError
 from ._inputs import FORMATS, Job, jobs_from_prompts, open_source, read_jobs
 from ._results import PROG, ResultLog, UsageError
@@ -197,7 +197,8 @@ def _fake_pause(args: argparse.Namespace) -> float | None:
 
 
 def _error(stderr: TextIO, message: str) -> None:
-    stderr.write(f"{PROG}: error: {message}\n")
+    """One line on stderr; a server's words in it cannot drive the terminal either."""
+    stderr.write(f"{PROG}: error: {one_line(message)}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

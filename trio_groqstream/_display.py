@@ -31,7 +31,15 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
-__all__ = ["Display", "LiveDisplay", "PlainDisplay", "Row", "choose_display", "safe_text"]
+__all__ = [
+    "Display",
+    "LiveDisplay",
+    "PlainDisplay",
+    "Row",
+    "choose_display",
+    "one_line",
+    "safe_text",
+]
 
 #: Redraws per second of the live display: smooth to the eye, cheap for the event loop.
 REFRESH_PER_SECOND = 10
@@ -70,7 +78,8 @@ def safe_text(text: str) -> str:
     return text.translate(_UNSAFE)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
+    """``text`` made safe (see :func:`safe_text`) and flattened to one line."""
     return _ESCAPES.sub("", text).translate(_FLAT).strip()
 
 
@@ -286,7 +295,7 @@ class PlainDisplay(Display):
             took = f" in {row.seconds:.2f}s" if row.seconds is not None else ""
             self._out.write(f"[{row.index}] -- done{took} ({row.chunks} chunks)\n")
         else:
-            self._out.write(f"[{row.index}] -- failed: {_one_line(row.error)}\n")
+            self._out.write(f"[{row.index}] -- failed: {one_line(row.error)}\n")
         self._out.flush()
 
 
@@ -322,7 +331,7 @@ class LiveDisplay(Display):
         super().__exit__(exc_type, exc_value, traceback)
         if not self._answers:
             for row in self.failed:  # the frame may have cropped them
-                self._stderr.write(f"[{row.index}] failed: {_one_line(row.error or '')}\n")
+                self._stderr.write(f"[{row.index}] failed: {one_line(row.error or '')}\n")
 
     def _text(self, row: Row, text: str) -> None:
         row.tail = (row.tail + text)[-TAIL_CHARS:]  # bounded: a copy of at most TAIL_CHARS
@@ -334,12 +343,12 @@ class LiveDisplay(Display):
 
         took = f" · {row.seconds:.2f}s" if row.seconds is not None else ""
         style = "bold" if row.error is None else "bold red"
-        self.console.print(Text(f"[{row.index}] {_one_line(row.prompt)}{took}", style=style))
+        self.console.print(Text(f"[{row.index}] {one_line(row.prompt)}{took}", style=style))
         body = safe_text(text).rstrip("\n")
         if body:
             self.console.print(Text(body), soft_wrap=True)
         if row.error is not None:
-            self.console.print(Text(f"failed: {_one_line(row.error)}", style="red"))
+            self.console.print(Text(f"failed: {one_line(row.error)}", style="red"))
         self.console.print()
 
     def visible_rows(self, limit: int) -> tuple[list[Row], int]:
@@ -378,7 +387,7 @@ class LiveDisplay(Display):
             grid.add_row(
                 str(row.index),
                 status,
-                Text(_one_line(row.prompt)),
+                Text(one_line(row.prompt)),
                 Text(tail, style="red" if row.error else ""),
             )
         parts: list[RenderableType] = [grid]
@@ -392,7 +401,7 @@ def _fit_tail(text: str, width: int) -> str:
     """The end of ``text`` on one line, at most ``width`` cells, with "…" when cut."""
     from rich.cells import cell_len, get_character_cell_size
 
-    flat = _one_line(text)
+    flat = one_line(text)
     if cell_len(flat) <= width:
         return flat
     cells = 1  # the ellipsis

@@ -339,17 +339,19 @@ class LiveDisplay(Display):
     def _finished(self, row: Row, text: str) -> None:
         if not self._answers:
             return
+        from rich.console import Group
         from rich.text import Text
 
         took = f" · {row.seconds:.2f}s" if row.seconds is not None else ""
         style = "bold" if row.error is None else "bold red"
-        self.console.print(Text(f"[{row.index}] {one_line(row.prompt)}{took}", style=style))
+        parts = [Text(f"[{row.index}] {one_line(row.prompt)}{took}", style=style)]
         body = safe_text(text).rstrip("\n")
         if body:
-            self.console.print(Text(body), soft_wrap=True)
+            parts.append(Text(body))
         if row.error is not None:
-            self.console.print(Text(f"failed: {one_line(row.error)}", style="red"))
-        self.console.print()
+            parts.append(Text(f"failed: {one_line(row.error)}", style="red"))
+        parts.append(Text())
+        self.console.print(Group(*parts), soft_wrap=True)  # one print: one redraw of the region
 
     def visible_rows(self, limit: int) -> tuple[list[Row], int]:
         """The rows to draw (at most ``limit``, in prompt order) and how many are left out."""

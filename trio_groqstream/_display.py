@@ -319,6 +319,7 @@ class LiveDisplay(Display):
         self.console = console
         self.target = "stdout" if answers else "stderr"
         self._answers = answers
+        self._printed: list[RenderableType] = []  # finished answers not yet printed
         self._index_width = len(str(max(self.rows, default=0)))
         self._open_live(console)
 
@@ -351,7 +352,17 @@ class LiveDisplay(Display):
         if row.error is not None:
             parts.append(Text(f"failed: {one_line(row.error)}", style="red"))
         parts.append(Text())
-        self.console.print(Group(*parts), soft_wrap=True)  # one print: one redraw of the region
+        self._printed.append(Group(*parts))
+
+    def refresh(self) -> None:
+        """Print the answers finished since the last frame above the region, then redraw it:
+        one print per frame, not per answer, because every print redraws the region too."""
+        if self._printed:
+            from rich.console import Group
+
+            printed, self._printed = self._printed, []
+            self.console.print(Group(*printed), soft_wrap=True)
+        super().refresh()
 
     def visible_rows(self, limit: int) -> tuple[list[Row], int]:
         """The rows to draw (at most ``limit``, in prompt order) and how many are left out."""

@@ -3,6 +3,7 @@ write, ``--resume`` matches requests by their digest, and write errors end clean
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -216,3 +217,17 @@ def test_output_dev_stdout_is_stdout(tmp_path: Path) -> None:
 def test_an_output_directory_is_a_usage_error(tmp_path: Path) -> None:
     assert_usage_error(cli("-o", str(tmp_path), "a"), "cannot open --output", "directory")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_another_run_is_writing_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    with path.open("ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running command does
+        assert_usage_error(cli("-o", str(path), "a"), "is in use by another run")
+        held.write(b"a record being written\n")
+        held.flush()
+        for extra in (["--overwrite"], ["--resume"]):
+            assert_usage_error(cli("-o", str(path), *extra, "a"), "is in use by another run")
+    assert path.read_bytes() == b"a record being written\n"
+    path.write_bytes(b"")
+    assert cli("-o", str(path), "a").returncode == 0  # free again

@@ -107,12 +107,17 @@ class ResultLog:
         elif resume:
             flags |= os.O_RDWR | os.O_CREAT
         else:
-            flags |= os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else 0)
+            flags |= os.O_WRONLY | os.O_CREAT  # --overwrite truncates once the file is ours
         try:
             fd = os.open(path, flags, 0o666)
         except OSError as exc:
             raise UsageError(f"cannot open --output {path}: {exc.strerror or exc}") from None
         log = cls(fd, path, regular=regular, owned=True)
+        if regular and not _lock(fd):
+            log.close()
+            raise UsageError(f"{path} is in use by another run; wait for it or choose another file")
+        if regular and overwrite:
+            os.ftruncate(fd, 0)
         if resume:
             try:
                 log._scan()
@@ -221,6 +226,22 @@ class ResultLog:
         if self._owned and self._fd >= 0:
             fd, self._fd = self._fd, -1
             os.close(fd)
+
+
+def _lock(fd: int) -> bool:
+    """Take the file for this run alone (two runs appending to one file could take back each
+    other's records after a failed write). ``False`` if another run holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows: no advisory locks to take)
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # a file system without locks: go on as before
+        return True
+    return True
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -116,6 +116,9 @@ class ResultLog:
         if regular and not _lock(fd):
             log.close()
             raise UsageError(f"{path} is in use by another run; wait for it or choose another file")
+        if regular and not (resume or overwrite) and os.fstat(fd).st_size:
+            log.close()  # created by someone else since the check above
+            raise UsageError(f"{path} is no longer empty: choose another file")
         if regular and overwrite:
             os.ftruncate(fd, 0)
         if resume:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -240,3 +241,12 @@ def test_a_hostile_server_error_cannot_drive_the_terminal() -> None:
     for shown in (out, err):
         for bad in ("\x1b", "\x07", "\u202e", "pwned"):
             assert bad not in shown
+
+
+def test_both_streams_into_a_closed_pipe() -> None:
+    """`trio-groqstream ... 2>&1 | head -1`: the first line read is the fake's note on stderr."""
+    with start(*[f"q{i}" for i in range(200)], stderr=subprocess.STDOUT) as process:
+        assert process.stdout is not None
+        assert b"fake Groq server" in process.stdout.readline()
+        process.stdout.close()
+        assert process.wait(60) == 141

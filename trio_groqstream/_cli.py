@@ -217,6 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GroqStreamError as exc:  # setup: a bad base URL, say
         _error(stderr, describe(exc))
         return EXIT_FAILED
+    except BrokenPipeError:  # stderr's reader left too (`2>&1 | head -1`)
+        _silence(sys.stdout)
+        _silence(stderr)
+        return EXIT_PIPE
     except (KeyboardInterrupt, BaseExceptionGroup) as exc:
         # Before the run watches for signals, or a second Ctrl-C during its cleanup (grouped
         # when it lands in a nursery); or a library error that a nursery grouped.
@@ -323,10 +327,10 @@ def _fd(stream: TextIO) -> int:
         return -1
 
 
-def _silence(stdout: TextIO) -> None:
-    """Point stdout at /dev/null: what is left in its buffer can only fail again at exit."""
+def _silence(stream: TextIO) -> None:
+    """Point ``stream`` at /dev/null: what is left in its buffer can only fail again at exit."""
     with suppress(OSError, ValueError):
-        fileno, devnull = stdout.fileno(), os.open(os.devnull, os.O_WRONLY)
+        fileno, devnull = stream.fileno(), os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, fileno)
         os.close(devnull)
 

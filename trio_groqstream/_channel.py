@@ -92,10 +92,9 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
     into its completion there) and decide what the end of the channel means in :meth:`_end`
     (``EndOfChannel``, or the error that ended the stream).
 
-    Several receivers: the batch in hand is shared, and a receiver whose ``receive`` on the
-    channel returns while another receiver's batch still has items queues its batch behind them.
-    So items leave in the order the producers queued them, each exactly once, and every receiver
-    sees an increasing subsequence, as with a plain ``trio.MemoryReceiveChannel``.
+    Several receivers: the batch in hand is shared, and only one receiver at a time waits for the
+    next batch (see :meth:`_refill`). So items leave in the order the producers queued them, each
+    exactly once, and every receiver sees an increasing subsequence of them.
     """
 
     def __init__(self, receive: trio.MemoryReceiveChannel[list[T]], queue: Coalescer) -> None:
@@ -104,6 +103,8 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._batch: list[T] = []
         self._pos = 0
         self._closed = False
+        self._refilling = False
+        self._refilled = trio.lowlevel.ParkingLot()
 
     def _note(self, item: T) -> None:
         """Called for every item as it is handed out, in order."""
@@ -150,19 +151,29 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         return batch
 
     async def _refill(self) -> None:
-        """Wait for the next batch (only while nothing is in hand)."""
+        """Wait for the next batch (only while nothing is in hand).
+
+        One receiver at a time waits on the channel; the others park until it has a batch and
+        then share it. Were two to wait on the channel, Trio could run the one handed the later
+        batch first, and items would leave out of order.
+        """
+        while self._refilling:
+            await self._refilled.park()  # a checkpoint: cancelling it loses nothing
+            if self._pos < len(self._batch):
+                return
+        self._refilling = True
         try:
             batch = await self._receive.receive()
         except trio.EndOfChannel:
             self._end()
         except trio.ClosedResourceError:
             raise trio.ClosedResourceError("this channel was closed") from None
+        finally:
+            self._refilling = False
+            if self._refilled:
+                self._refilled.unpark_all()  # they run only after the batch is in place
         self._queue.taken()  # at once: from here on no producer may extend it
-        if self._pos < len(self._batch):
-            # Another receiver refilled while we waited: keep the order by queueing behind it.
-            self._batch = self._batch[self._pos :] + batch
-        else:
-            self._batch = batch
+        self._batch = batch
         self._pos = 0
 
     def _close(self) -> None:

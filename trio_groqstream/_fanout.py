@@ -36,7 +36,7 @@ from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
 from ._client import GroqClient, StreamSettings
 from ._errors import ConfigurationError, GroqStreamError
-from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, raise_single, reraise
+from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, reraise
 from ._stream import MAX_BATCH, encode_body, prepare
 from ._wire import ChatCompletion, ChatCompletionChunk
 
@@ -456,9 +456,10 @@ def _reraise_fanout(
     ``KeyboardInterrupt``): re-raise it bare, as a single stream would. Otherwise the real
     failures, the caller's own among them, in one group.
     """
-    real = [exc for exc in _leaves(group) if not isinstance(exc, trio.Cancelled)]
+    leaves = list(_leaves(group))
+    real = [exc for exc in leaves if not isinstance(exc, trio.Cancelled)]
     if not real:
-        raise_single(group)
+        reraise(leaves[0])
     mine = [exc for exc in own if exc is not None]
     if len(real) == 1 and (
         not isinstance(real[0], GroqStreamError) or any(real[0] is exc for exc in mine)

@@ -233,7 +233,7 @@ def test_a_hostile_server_error_cannot_drive_the_terminal() -> None:
 
     with fake_groq_elsewhere(handler) as url:
         env = environment(GROQ_API_KEY=FAKE_API_KEY, GROQ_BASE_URL=url)
-        done = cli("--plain", "a", "b", env=env)
+        done = cli("--plain", "a", env=env)
     out, err = text(done)
     assert done.returncode == 1
     assert "denied evil" in err

@@ -103,9 +103,10 @@ class FanoutStream(BatchedReceiveChannel[FanoutEvent]):
     """The merged, tagged flow of a fan-out; get one from :func:`open_fanout`.
 
     ``async for event in fanout`` yields :class:`FanoutEvent` items in arrival order (in order
-    within each request) and ends when every request has finished. ``receive`` is a checkpoint;
-    cancelling it loses nothing. Several tasks may receive at once: each event goes to exactly
-    one of them, and each sees every request's events in order. After :meth:`aclose` (or once
+    within each request) and ends when every request has finished. ``receive`` is a cancel point
+    (a schedule point at least once per batch); cancelling it loses nothing. Several tasks may
+    receive at once: each event goes to exactly one of them, and each sees every request's events
+    in order. After :meth:`aclose` (or once
     the ``async with`` block is left) ``receive`` raises ``trio.ClosedResourceError``.
 
     What it keeps: the text of each request still running (for :meth:`text`), and, when results
@@ -142,8 +143,8 @@ class FanoutStream(BatchedReceiveChannel[FanoutEvent]):
         return self._results
 
     async def receive(self) -> FanoutEvent:
-        """The next event; ``trio.EndOfChannel`` once every request has finished. A checkpoint;
-        cancelling it loses nothing."""
+        """The next event; ``trio.EndOfChannel`` once every request has finished. A cancel point
+        (a schedule point at least once per batch); cancelling it loses nothing."""
         return await super().receive()
 
     def _note(self, item: FanoutEvent) -> None:

@@ -508,16 +508,12 @@ async def _complete(
     the completion. ``on_done`` hears of it at ``[DONE]``, before the body's short drain."""
     acc = Accumulator()
 
-    async def sink(batch: Batch) -> None:
-        for chunk in batch:
-            acc.add(chunk)
-
     async def done() -> None:
         if on_done is not None:
             on_done(acc.snapshot())
 
     try:
-        await Pump(client, body, settings, sink, on_done=done).run()
+        await Pump(client, body, settings, fold=acc.add, on_done=done).run()
     except GroqStreamError as exc:
         _attach_partial(exc, acc)
         raise

@@ -374,6 +374,7 @@ async def open_fanout(
         results = [None] * len(requests) if isinstance(requests, Sized) else []
     send, receive = trio.open_memory_channel[_Batch](buffer)
     queue = Coalescer(send, max_batch=MAX_BATCH)
+    offer = queue.offer
     fanout = FanoutStream(receive, queue, results=results)
     capacity = _limiter_for(max_concurrency, limiter)
 
@@ -381,12 +382,20 @@ async def open_fanout(
         if results is not None and index >= len(results):
             results.append(None)
         acc = Accumulator()
+        add = acc.add
         pump: Pump
 
         async def sink(batch: Batch) -> None:
             for chunk in batch:
-                acc.add(chunk)
-            await _put(queue, [FanoutEvent(index=index, chunk=chunk) for chunk in batch])
+                add(chunk)
+            events = [FanoutEvent(index=index, chunk=chunk) for chunk in batch]
+            try:
+                if offer(events):  # the hot path: room at once, no await
+                    return
+            except trio.BrokenResourceError:
+                await trio.lowlevel.checkpoint()  # the consumer left and cancelled us: show that
+                raise
+            await _put(queue, events)
 
         async def done() -> None:
             completion = acc.snapshot()

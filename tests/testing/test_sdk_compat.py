@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 import trio
+import trio.testing
 
 from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, FakeRateLimits, echo_text
 
@@ -40,13 +41,13 @@ class Sdk:
     name: str
     module: Any
 
-    def client(self, fake: FakeGroq) -> Any:
+    def client(self, fake: FakeGroq, *, max_retries: int = 0) -> Any:
         if self.name == "groq":
             return self.module.AsyncGroq(
-                api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0
+                api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=max_retries
             )
         return self.module.AsyncOpenAI(
-            api_key=FAKE_API_KEY, base_url=f"{fake.base_url}/openai/v1", max_retries=0
+            api_key=FAKE_API_KEY, base_url=f"{fake.base_url}/openai/v1", max_retries=max_retries
         )
 
 
@@ -233,3 +234,18 @@ async def test_models(sdk: Sdk, loop: str, fake: FakeGroq) -> None:
     listed, one = await run_on(loop, scenario)
     assert MODEL in [model.id for model in listed.data]
     assert one.id == "openai/gpt-oss-20b"
+
+
+async def test_the_sdks_retry_after_groqs_429(
+    sdk: Sdk, fake: FakeGroq, socket_clock: trio.testing.MockClock
+) -> None:
+    # Under trio the SDK sleeps through anyio, so the mock clock skips its minute-long wait.
+    fake.rate_limits = FakeRateLimits(requests_per_minute=1)
+    with trio.fail_after(300):
+        async with sdk.client(fake, max_retries=2) as client:
+            start = trio.current_time()
+            for _ in range(2):
+                await client.chat.completions.create(model=MODEL, messages=USER)
+            waited = trio.current_time() - start
+    assert len(fake.requests) == 3  # the second request was refused once, then admitted
+    assert waited >= 60

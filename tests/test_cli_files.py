@@ -106,15 +106,19 @@ def test_resume_matches_requests_not_positions(tmp_path: Path) -> None:
 
 def test_every_field_sent_is_part_of_the_match(tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
-    assert cli("-o", str(path), "-m", "model-a", "p", "p").returncode == 0
+    assert cli("-o", str(path), "-m", "llama-3.1-8b-instant", "p", "p").returncode == 0
     records = read_records(path)
-    request = {"model": "model-a", "messages": [{"role": "user", "content": "p"}]}
+    request = {"model": "llama-3.1-8b-instant", "messages": [{"role": "user", "content": "p"}]}
     assert {r["digest"] for r in records} == {request_digest(request)}
-    done = cli("-o", str(path), "--resume", "-m", "model-b", "p")  # another model: runs
+    done = cli("-o", str(path), "--resume", "-m", "openai/gpt-oss-20b", "p")  # another model: runs
     assert "0 of 1 requests already succeeded" in text(done)[1]
-    done = cli("-o", str(path), "--resume", "--temperature", "0.5", "-m", "model-a", "p")
+    done = cli(
+        "-o", str(path), "--resume", "--temperature", "0.5", "-m", "llama-3.1-8b-instant", "p"
+    )
     assert "0 of 1 requests already succeeded" in text(done)[1]
-    done = cli("-o", str(path), "--resume", "-m", "model-a", "p", "p", "p")  # two of three
+    done = cli(
+        "-o", str(path), "--resume", "-m", "llama-3.1-8b-instant", "p", "p", "p"
+    )  # two of three
     assert "2 of 3 requests already succeeded" in text(done)[1]
 
 

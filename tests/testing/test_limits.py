@@ -215,5 +215,22 @@ async def test_limits_can_be_changed_on_a_running_fake() -> None:
             fake.rate_limits = None
             assert (await http.post(CHAT_COMPLETIONS_PATH, json=big)).status_code == 200
     assert too_big.status_code == 413
+    assert too_big.headers["x-ratelimit-limit-tokens"] == "1000"
     assert too_big.json()["error"]["code"] == "rate_limit_exceeded"
     assert "retry-after" not in too_big.headers
+
+
+async def test_refusals_report_the_limits_and_cost_nothing() -> None:
+    limits = FakeRateLimits(requests_per_minute=1)
+    async with (
+        FakeGroq(rate_limits=limits) as fake,
+        httpx.AsyncClient(base_url=fake.base_url, headers=AUTH) as http,
+    ):
+        with trio.fail_after(10):
+            refused = await http.post(CHAT_COMPLETIONS_PATH, json={**CHAT, "n": 2})
+            admitted = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+    assert refused.status_code == 400
+    assert refused.headers["x-ratelimit-limit-requests"] == "1"
+    assert refused.headers["x-ratelimit-remaining-requests"] == "1"
+    assert admitted.status_code == 200
+    assert admitted.headers["x-ratelimit-remaining-requests"] == "0"

@@ -159,6 +159,9 @@ async def test_the_mock_has_the_same_limit() -> None:
 async def test_fakegroq_runs_as_its_own_context_manager() -> None:
     fake = FakeGroq()
     assert fake.port == 0
+    assert repr(fake) == "<FakeGroq not running requests=0>"
+    with pytest.raises(RuntimeError, match="async with FakeGroq"):
+        _ = fake.base_url  # the obvious mistake gets a clear error, not port 0
     async with fake:
         assert fake.port != 0
         assert repr(fake) == f"<FakeGroq {fake.base_url} requests=0>"

@@ -231,6 +231,10 @@ class RateLimiter:
             bucket.drain(now)
         return state
 
+    def headers(self, model: str, now: float) -> HeaderPairs:
+        """The headers for ``model`` at ``now``, charging nothing (for a refused request)."""
+        return self._headers(self._buckets(model, now))
+
     def admit(self, model: str, tokens: int, now: float) -> Admission:
         """Charge one request of ``tokens`` tokens to ``model`` at time ``now``, if it fits."""
         state = self._buckets(model, now)

@@ -210,17 +210,22 @@ class Responder:
         return None
 
     def _chat_completions(self, request: RecordedRequest, params: Mapping[str, str]) -> Reply:
+        body = request.json if isinstance(request.json, Mapping) else {}
+        named = body.get("model")
+        model = named if isinstance(named, str) else ""
         if self.validate:
             problem = self._check(request)
             if problem is not None:
-                return problem_reply(problem)
+                # Groq reports the limits on its refusals too; a refusal costs nothing.
+                headers = (
+                    ()
+                    if self._limiter is None
+                    else self._limiter.headers(model, trio.current_time())
+                )
+                return problem_reply(problem, headers=headers)
         limit_headers: tuple[tuple[str, str], ...] = ()
         if self._limiter is not None:
-            body = request.json if isinstance(request.json, Mapping) else {}
-            model = body.get("model")
-            admission = self._limiter.admit(
-                model if isinstance(model, str) else "", requested_tokens(body), trio.current_time()
-            )
+            admission = self._limiter.admit(model, requested_tokens(body), trio.current_time())
             if admission.problem is not None:
                 return problem_reply(
                     admission.problem, headers=admission.headers, retry_after=admission.retry_after

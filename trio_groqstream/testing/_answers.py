@@ -13,8 +13,10 @@ Groq does, in shape if not in wit:
   schema (:mod:`._jsonschema`).
 * ``max_completion_tokens`` (or ``max_tokens``) cuts the answer after that many pieces, with
   ``finish_reason: "length"``; a ``stop`` sequence cuts it with ``"stop"``.
-* ``seed`` is echoed in ``x_groq.seed``; ``logprobs`` / ``top_logprobs`` add logprobs of Groq's
-  shape; ``stream_options.include_usage`` adds the ``choices: []`` usage chunk.
+* ``seed`` is echoed in ``x_groq.seed``, and without one the fake reports the random seed it
+  "used", as Groq does since 2026 (recordings 13, 16, 20); ``logprobs`` / ``top_logprobs``
+  add logprobs of Groq's shape; ``stream_options.include_usage`` adds the ``choices: []`` usage
+  chunk.
 * Every answer gets a fresh ``id``, ``x_groq.id`` (= ``x-request-id``) and ``created``; usage
   counts the estimated prompt tokens and the pieces sent, with plausible timings.
 """
@@ -224,7 +226,8 @@ def echo_handler(request: RecordedRequest) -> Reply:
         1 + len(split_pieces(c["function"]["arguments"])) for c in plan.calls
     )
     usage = _usage(body, completion_tokens)
-    seed_value = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    given = isinstance(seed, int) and not isinstance(seed, bool)
+    seed_value: int = seed if given else secrets.randbelow(2**31)
     if body.get("stream") is True:
         chunker = Chunker(
             model=model,
@@ -254,8 +257,7 @@ def echo_handler(request: RecordedRequest) -> Reply:
     else:
         message["content"] = "".join(plan.pieces)
     x_groq: dict[str, Any] = {"id": ids.request_id}
-    if seed_value is not None:
-        x_groq["seed"] = seed_value
+    x_groq["seed"] = seed_value
     completion = {
         "id": ids.completion_id,
         "object": "chat.completion",

@@ -226,8 +226,9 @@ def echo_handler(request: RecordedRequest) -> Reply:
         1 + len(split_pieces(c["function"]["arguments"])) for c in plan.calls
     )
     usage = _usage(body, completion_tokens)
-    given = isinstance(seed, int) and not isinstance(seed, bool)
-    seed_value: int = seed if given else secrets.randbelow(2**31)
+    seed_value = (
+        seed if isinstance(seed, int) and not isinstance(seed, bool) else secrets.randbelow(2**31)
+    )
     if body.get("stream") is True:
         chunker = Chunker(
             model=model,

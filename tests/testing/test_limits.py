@@ -16,6 +16,7 @@ from trio_groqstream.testing import (
     FAKE_API_KEY,
     FakeGroq,
     FakeRateLimits,
+    MockGroq,
     go_duration,
     text_reply,
 )
@@ -234,3 +235,14 @@ async def test_refusals_report_the_limits_and_cost_nothing() -> None:
     assert refused.headers["x-ratelimit-remaining-requests"] == "1"
     assert admitted.status_code == 200
     assert admitted.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+async def test_the_mock_enforces_the_same_limits(autojump_clock: trio.testing.MockClock) -> None:
+    mock = MockGroq(rate_limits=FakeRateLimits(requests_per_minute=1), validate=True)
+    async with httpx.AsyncClient(transport=mock.transport, base_url="http://groq") as http:
+        first = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+        second = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+        await trio.sleep(60)
+        third = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+        invalid = await http.post(CHAT_COMPLETIONS_PATH, json={**CHAT, "model": "nope"})
+    assert [r.status_code for r in (first, second, third, invalid)] == [200, 429, 200, 404]

@@ -61,27 +61,28 @@ class Coalescer:
         if self._room:
             self._room.unpark_all()
 
-    async def put(self, items: list[Any]) -> None:
-        """Queue ``items``; raises ``trio.BrokenResourceError`` once the consumer is gone.
+    def offer(self, items: list[Any]) -> bool:
+        """Queue ``items`` if there is room now (no checkpoint); ``False`` if not.
 
-        Not a checkpoint when there is room (the read that produced ``items`` was one)."""
-        while True:
-            last = self._last
-            if (
-                last is not None
-                and self._sent > self._taken
-                and len(last) + len(items) <= self._max
-            ):
-                last.extend(items)  # still queued, and the channel's last: nobody has seen it
-                return
-            try:
-                self._send.send_nowait(items)
-            except trio.WouldBlock:
-                await self._room.park()  # a checkpoint: cancelling it loses nothing
-                continue
-            self._last = items
-            self._sent += 1
-            return
+        Raises ``trio.BrokenResourceError`` once the consumer is gone."""
+        last = self._last
+        if last is not None and self._sent > self._taken and len(last) + len(items) <= self._max:
+            last.extend(items)  # still queued, and the channel's last: nobody has seen it
+            return True
+        try:
+            self._send.send_nowait(items)
+        except trio.WouldBlock:
+            return False
+        self._last = items
+        self._sent += 1
+        return True
+
+    async def put(self, items: list[Any]) -> None:
+        """Queue ``items``, waiting for room; raises ``trio.BrokenResourceError`` once the
+        consumer is gone. Not a checkpoint when there is room (the read that produced ``items``
+        was one): callers on a hot path call :meth:`offer` first and this only when it fails."""
+        while not self.offer(items):
+            await self._room.park()  # a checkpoint: cancelling it loses nothing
 
     def close(self) -> None:
         """No more batches: receivers get ``EndOfChannel`` once they have taken the queued ones."""
@@ -125,8 +126,11 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         raise trio.EndOfChannel
 
     async def receive(self) -> T:
-        """The next item. A cancel point on every call, and a schedule point at least every
-        :data:`YIELD_EVERY` items (see the class docstring); cancelling it loses nothing."""
+        """The next item; ``trio.EndOfChannel`` at the end (or the typed error that ended a
+        stream), ``trio.ClosedResourceError`` after :meth:`aclose`.
+
+        A cancel point on every call, and a schedule point at least every :data:`YIELD_EVERY`
+        items (see the class docstring); cancelling it loses nothing."""
         if self._closed:
             raise trio.ClosedResourceError("this channel was closed")
         if self._pos < len(self._batch):

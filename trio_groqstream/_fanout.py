@@ -142,11 +142,6 @@ class FanoutStream(BatchedReceiveChannel[FanoutEvent]):
             )
         return self._results
 
-    async def receive(self) -> FanoutEvent:
-        """The next event; ``trio.EndOfChannel`` once every request has finished. A cancel point
-        (a schedule point at least once per batch); cancelling it loses nothing."""
-        return await super().receive()
-
     def _note(self, item: FanoutEvent) -> None:
         if item.chunk is not None:
             text = item.text
@@ -374,6 +369,7 @@ async def open_fanout(
         results = [None] * len(requests) if isinstance(requests, Sized) else []
     send, receive = trio.open_memory_channel[_Batch](buffer)
     queue = Coalescer(send, max_batch=MAX_BATCH)
+    offer = queue.offer
     fanout = FanoutStream(receive, queue, results=results)
     capacity = _limiter_for(max_concurrency, limiter)
 
@@ -381,12 +377,20 @@ async def open_fanout(
         if results is not None and index >= len(results):
             results.append(None)
         acc = Accumulator()
+        add = acc.add
         pump: Pump
 
         async def sink(batch: Batch) -> None:
             for chunk in batch:
-                acc.add(chunk)
-            await _put(queue, [FanoutEvent(index=index, chunk=chunk) for chunk in batch])
+                add(chunk)
+            events = [FanoutEvent(index=index, chunk=chunk) for chunk in batch]
+            try:
+                if offer(events):  # the hot path: room at once, no await
+                    return
+            except trio.BrokenResourceError:
+                await trio.lowlevel.checkpoint()  # the consumer left and cancelled us: show that
+                raise
+            await _put(queue, events)
 
         async def done() -> None:
             completion = acc.snapshot()
@@ -508,16 +512,12 @@ async def _complete(
     the completion. ``on_done`` hears of it at ``[DONE]``, before the body's short drain."""
     acc = Accumulator()
 
-    async def sink(batch: Batch) -> None:
-        for chunk in batch:
-            acc.add(chunk)
-
     async def done() -> None:
         if on_done is not None:
             on_done(acc.snapshot())
 
     try:
-        await Pump(client, body, settings, sink, on_done=done).run()
+        await Pump(client, body, settings, fold=acc.add, on_done=done).run()
     except GroqStreamError as exc:
         _attach_partial(exc, acc)
         raise

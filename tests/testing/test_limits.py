@@ -153,6 +153,10 @@ def test_token_estimates_are_stable_and_grow_with_the_prompt() -> None:
     assert estimate_prompt_tokens("nonsense") == 0
     image = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
     assert estimate_prompt_tokens({"messages": [image]}) > 85
+    deep: dict[str, object] = {"content": "abcd"}
+    for _ in range(10_000):  # deeper than Python's recursion limit: counted without recursion
+        deep = {"content": [deep]}
+    assert estimate_prompt_tokens({"messages": [deep]}) == 3 + 4 + 1
 
 
 # --- over HTTP, on a mock clock ------------------------------------------------------------------

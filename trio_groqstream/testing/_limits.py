@@ -105,15 +105,21 @@ def _fraction(value: int, unit: int) -> str:
 
 
 def _text_tokens(value: Any) -> int:
-    if isinstance(value, str):
-        return math.ceil(len(value) / 4)
-    if isinstance(value, list):
-        return sum(_text_tokens(part) for part in value)
-    if isinstance(value, Mapping):
-        if value.get("type") == "image_url":
-            return 85  # a low-detail image, as OpenAI-compatible APIs count it
-        return sum(_text_tokens(part) for part in value.values())
-    return 0
+    # A loop with a stack, not recursion: a request may nest as deep as its JSON allows.
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += math.ceil(len(item) / 4)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            if item.get("type") == "image_url":
+                total += 85  # a low-detail image, as OpenAI-compatible APIs count it
+            else:
+                stack.extend(item.values())
+    return total
 
 
 def estimate_prompt_tokens(body: Any) -> int:

@@ -138,7 +138,7 @@ class FakeGroq(Responder):
         base_url: ``"http://127.0.0.1:<port>"``; give it to the client as its base URL.
         port: The port listened on (known once running).
         requests: Every request received, in order (:class:`RecordedRequest`), refused ones too.
-        handler_errors: Exceptions the handler raised (each answered with a 500).
+        handler_errors: What the handler or an endpoint raised (each answered with a 500).
         pending_replies: Pushed replies not used yet.
 
     It serves ``POST /openai/v1/chat/completions``, ``GET /openai/v1/models`` and

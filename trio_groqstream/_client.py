@@ -471,7 +471,7 @@ def _clean_key(value: object, from_env: bool) -> str:
     source = "$GROQ_API_KEY" if from_env else "api_key"
     if value is not None and not isinstance(value, str):
         raise ConfigurationError(f"{source} must be a str, not {type(value).__name__}")
-    key = (value or "").strip()
+    key = (value or "").strip().lstrip("\ufeff").strip()  # a BOM: a key file saved by Notepad
     if not key:
         raise ConfigurationError(
             "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "

@@ -479,7 +479,7 @@ def _list_of(path: str, value: object, *, most: int | None = None) -> None:
 
 def _n(path: str, value: object) -> None:
     if value != 1 or isinstance(value, bool):
-        raise _Bad(path, f"n={value!r} is refused: Groq supports only n=1 (one choice)")
+        raise _Bad(path, f"{value!r} is refused: Groq supports only n=1 (one choice)")
 
 
 def _model(path: str, value: object) -> None:

@@ -130,6 +130,7 @@ class CallOptions(TypedDict, total=False):
     max_retries: int
     max_retry_wait: float
     max_event_size: int
+    max_completion_size: int
 
 
 class ChannelParams(ChatParams, CallOptions, total=False):
@@ -138,7 +139,13 @@ class ChannelParams(ChatParams, CallOptions, total=False):
 
 #: The per-call stream options (the four deadlines and the retry policy).
 TIMEOUT_OPTIONS: Final = ("connect_timeout", "first_chunk_timeout", "idle_timeout", "total_timeout")
-CALL_OPTIONS: Final = (*TIMEOUT_OPTIONS, "max_retries", "max_retry_wait", "max_event_size")
+CALL_OPTIONS: Final = (
+    *TIMEOUT_OPTIONS,
+    "max_retries",
+    "max_retry_wait",
+    "max_event_size",
+    "max_completion_size",
+)
 
 _KNOWN: Final = frozenset(ChatParams.__annotations__)
 _EXTRAS: Final = frozenset({"extra_body", "extra_headers", "extra_query"})
@@ -207,7 +214,7 @@ def check_stream_options(options: Mapping[str, object]) -> dict[str, object]:
                     "of seconds >= 0"
                 )
             checked[name] = float(value)  # type: ignore[arg-type]
-        elif name == "max_event_size":
+        elif name in ("max_event_size", "max_completion_size"):
             checked[name] = check_count(name, value, minimum=1)
         else:
             raise ConfigurationError(_unknown_option(name))
@@ -275,17 +282,14 @@ def check_request(request: object, index: int | None = None) -> EncodedRequest:
 
 
 def check_requests(requests: object) -> None:
-    """Check a fan-out's ``requests`` argument: refuse a lone mapping or a string, and check every
-    request of a list or tuple now, before the first one starts (an iterator is checked as it is
-    consumed)."""
+    """Refuse a fan-out ``requests`` argument that is not an iterable of requests: a lone mapping
+    (iterating it would yield its keys) or a string. The requests themselves are checked by
+    :func:`check_request`, a sequence whole before the first starts, an iterator as consumed."""
     if isinstance(requests, (Mapping, str, bytes)) or not isinstance(requests, Iterable):
         raise ConfigurationError(
             f"requests must be an iterable of request mappings, not {type(requests).__name__}; "
             "for a single request pass [request]"
         )
-    if isinstance(requests, Sequence):
-        for index, request in enumerate(requests):
-            check_request(request, index)
 
 
 def _check_and_encode(request: Mapping[Any, Any]) -> EncodedRequest:

@@ -30,19 +30,18 @@ from ._errors import (
     ConnectTimeout,
     UnexpectedContentTypeError,
     excerpt,
-    redact,
-    register_secret,
-    scrub_chain,
     status_error_class,
-    unregister_secret,
 )
 from ._params import (
     EncodedRequest,
     check_bool,
     check_count,
+    check_default_headers,
     check_stream_options,
+    clean_api_key,
 )
 from ._ratelimit import RateLimits, parse_retry_after
+from ._redact import redact, register_secret, scrub_chain, unregister_secret
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._version import __version__
 
@@ -186,7 +185,7 @@ class GroqClient(trio.abc.AsyncResource):
         allow_insecure_http: bool = False,
     ) -> None:
         from_env = api_key is None
-        key = _clean_key(
+        key = clean_api_key(
             api_key if api_key is not None else os.environ.get("GROQ_API_KEY"), from_env
         )
         check_bool("allow_insecure_http", allow_insecure_http)
@@ -212,7 +211,7 @@ class GroqClient(trio.abc.AsyncResource):
                 "max_completion_size": max_completion_size,
             }
         )
-        custom = _check_headers(default_headers)
+        custom = check_default_headers(default_headers)
         self._base_url = _check_base_url(url, allow_insecure_http=allow_insecure_http)
         self._url = self._base_url + CHAT_COMPLETIONS_PATH
         headers = _custom_headers_from_env()
@@ -474,55 +473,6 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     finally:
         await close_response(response, iterator)
     return b"".join(parts)[:limit]
-
-
-def _clean_key(value: object, from_env: bool) -> str:
-    """Strip the whitespace a key read from a file or a CRLF ``.env`` brings; refuse a key that
-    still holds whitespace or control characters (never echoing it)."""
-    source = "$GROQ_API_KEY" if from_env else "api_key"
-    if value is not None and not isinstance(value, str):
-        raise ConfigurationError(f"{source} must be a str, not {type(value).__name__}")
-    key = (value or "").strip().lstrip("\ufeff").strip()  # a BOM: a key file saved by Notepad
-    if not key:
-        raise ConfigurationError(
-            "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "
-            "variable (keys look like gsk_...)"
-        )
-    bad = next((ch for ch in key if ch.isspace() or not ch.isprintable()), None)
-    if bad is not None:
-        kind = "whitespace" if bad.isspace() else "a control character"
-        raise ConfigurationError(
-            f"the API key from {source} contains {kind} (U+{ord(bad):04X}) inside it, so it "
-            "cannot be sent in a header; copy the key again (keys look like gsk_...)"
-        )
-    return key
-
-
-def _check_headers(headers: object) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise ConfigurationError(
-            f"default_headers must be a mapping of header names to values, not "
-            f"{type(headers).__name__}"
-        )
-    checked: dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ConfigurationError(
-                f"default_headers[{name!r}]: header names and values must be str"
-            )
-        if any(ch in name + value for ch in "\r\n\0") or not name.strip() or ":" in name:
-            raise ConfigurationError(
-                f"default_headers[{name!r}]: a header name must be a token and a value may "
-                "not hold CR, LF or NUL"
-            )
-        if name.lower() == "authorization":
-            raise ConfigurationError(
-                "default_headers may not set authorization: pass the key as api_key="
-            )
-        checked[name.lower()] = value
-    return checked
 
 
 def _custom_headers_from_env() -> dict[str, str]:

@@ -6,11 +6,12 @@ import json
 import logging
 import math
 import traceback
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote
 
 import httpx
 import pytest
 import trio
+from test_redact import ODD_KEY, every_form
 
 import trio_groqstream as tgs
 from trio_groqstream.testing import (
@@ -310,20 +311,6 @@ def test_a_key_that_is_not_a_str_is_refused() -> None:
 
 
 # --- redaction ------------------------------------------------------------------------------------
-
-ODD_KEY = 'gsk_a"b\\c/d+é%e'  # what escaping, repr and percent-encoding each change
-
-
-def every_form(key: str) -> list[str]:
-    return [
-        key,
-        json.dumps(key)[1:-1],
-        json.dumps(key, ensure_ascii=False)[1:-1],
-        repr(key)[1:-1],
-        repr(key.encode())[2:-1],
-        quote(key, safe=""),
-        quote_plus(key, safe=""),
-    ]
 
 
 def assert_hidden(text: str, key: str = ODD_KEY) -> None:

@@ -359,6 +359,9 @@ async def test_open_stream_checks_before_sending(client: tgs.GroqClient, fake: F
         with pytest.raises(tgs.ConfigurationError):
             async with tgs.open_stream(client, **call):
                 pass  # pragma: no cover
+    with pytest.raises(tgs.ConfigurationError, match="request= must be a mapping"):
+        async with tgs.open_stream(client, request=[("model", MODEL)]):  # type: ignore[arg-type]
+            pass  # pragma: no cover
     assert fake.requests == []
 
 

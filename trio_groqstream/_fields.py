@@ -103,7 +103,7 @@ def _near(value: object, choices: Iterable[str]) -> str:
 
 
 def _obj(path: str, value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise FieldError(path, f"must be a mapping (a JSON object), not {type(value).__name__}")
     return value
 
@@ -266,20 +266,19 @@ def _messages(path: str, value: object) -> None:
 
 
 def _message(path: str, message: object) -> None:
-    if not isinstance(message, Mapping):
+    if type(message) is not dict and not isinstance(message, Mapping):  # dict: the fast path
         raise FieldError(
             path,
             f"must be a message mapping like {{'role': 'user', 'content': '...'}}, "
             f"not {type(message).__name__}",
         )
     role = message.get("role")
-    if role not in _MESSAGE_KEYS:
+    if not isinstance(role, str) or role not in _MESSAGE_KEYS:
         allowed = ", ".join(repr(r) for r in _MESSAGE_KEYS)
         raise FieldError(
             f"{path}.role",
             f"{role!r} is not a role; allowed: {allowed}{_near(role, _MESSAGE_KEYS)}",
         )
-    assert isinstance(role, str)
     keys = _MESSAGE_KEYS[role]
     for key in message:
         if key not in keys:

@@ -36,7 +36,7 @@ import trio
 from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
 from ._client import MISSING, GroqClient, Missing, StreamSettings
-from ._errors import GroqStreamError
+from ._errors import ConfigurationError, GroqStreamError
 from ._params import ChatParams, EncodedRequest, check_count, check_request
 from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, raise_single
 from ._ratelimit import RateLimits
@@ -256,6 +256,10 @@ async def open_stream(
     producer; the block's own exception propagates unchanged, never wrapped in a group.
     """
     check_count("buffer", buffer, minimum=1)
+    if request is not None and not isinstance(request, Mapping):
+        raise ConfigurationError(
+            f"request= must be a mapping of request fields, not {type(request).__name__}"
+        )
     options = {
         "connect_timeout": connect_timeout,
         "first_chunk_timeout": first_chunk_timeout,

@@ -421,3 +421,17 @@ async def test_a_redirect_over_loopback_http_is_not_followed_either(fake: FakeGr
 def test_a_byte_order_mark_before_the_key_is_stripped() -> None:
     client = tgs.GroqClient(api_key="\ufeff" + KEY + "\r\n")
     assert client._key.reveal() == KEY
+
+
+@pytest.mark.parametrize(
+    ("option", "expected"),
+    [
+        ("timeout", "four deadlines"),
+        ("max_retry", "did you mean 'max_retries'"),
+        ("default_query", "GroqClient has no option 'default_query'"),
+    ],
+)
+def test_an_unknown_client_option_is_named(option: str, expected: str) -> None:
+    with pytest.raises(tgs.ConfigurationError) as info:
+        tgs.GroqClient(api_key="gsk_x", **{option: 5})  # type: ignore[arg-type]
+    assert expected in str(info.value)

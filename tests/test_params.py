@@ -504,3 +504,18 @@ async def _never_run(client: tgs.GroqClient) -> None:  # pragma: no cover - for 
     request: tgs.ChatRequest = {"model": MODEL, "messages": MESSAGES, "sead": 1}  # type: ignore[typeddict-unknown-key]
     await tgs.gather(client, [request])
     tgs.GroqClient(http_client=httpx.Client())  # type: ignore[arg-type]
+
+
+async def test_a_wrong_client_is_named(fake: FakeGroq) -> None:
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(tgs.ConfigurationError, match="client must be a trio_groqstream"):
+            async with tgs.open_stream(http, model=MODEL, messages=MESSAGES):  # type: ignore[arg-type]
+                pass  # pragma: no cover
+        with pytest.raises(tgs.ConfigurationError, match=r"httpx\.AsyncClient"):
+            await tgs.gather(http, [ok()])  # type: ignore[call-overload]
+        with pytest.raises(tgs.ConfigurationError, match="GroqClient"):
+            await tgs.race(http, [ok()])  # type: ignore[arg-type]
+        with pytest.raises(tgs.ConfigurationError, match="GroqClient"):
+            async with tgs.open_fanout(http, [ok()]):  # type: ignore[arg-type]
+                pass  # pragma: no cover
+    assert fake.requests == []

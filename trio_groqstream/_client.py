@@ -18,7 +18,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final
+from typing import Final, NoReturn
 
 import httpx
 import trio
@@ -39,6 +39,7 @@ from ._params import (
     check_default_headers,
     check_stream_options,
     clean_api_key,
+    unknown_client_option,
 )
 from ._ratelimit import RateLimits, parse_retry_after
 from ._redact import redact, register_secret, scrub_chain, unregister_secret
@@ -52,6 +53,7 @@ __all__ = [
     "GroqClient",
     "Missing",
     "StreamSettings",
+    "check_client",
     "close_response",
 ]
 
@@ -162,6 +164,8 @@ class GroqClient(trio.abc.AsyncResource):
         max_keepalive_connections: idle connections the owned pool keeps. Few is fast: httpcore's
             pool bookkeeping grows with the idle connections it holds.
         allow_insecure_http: permit sending the key over plain ``http://`` to a non-loopback host.
+        unexpected: any other keyword (``timeout=`` from the official SDK, a misspelt option) is
+            refused with a :class:`ConfigurationError` naming it (a type checker flags it too).
 
     Every timeout can be ``None`` (no limit) and is overridable per stream.
     """
@@ -183,7 +187,10 @@ class GroqClient(trio.abc.AsyncResource):
         max_completion_size: int = DEFAULT_MAX_COMPLETION_SIZE,
         max_keepalive_connections: int = 100,
         allow_insecure_http: bool = False,
+        **unexpected: NoReturn,
     ) -> None:
+        if unexpected:
+            raise ConfigurationError(unknown_client_option(next(iter(unexpected))))
         from_env = api_key is None
         key = clean_api_key(
             api_key if api_key is not None else os.environ.get("GROQ_API_KEY"), from_env
@@ -345,27 +352,9 @@ class GroqClient(trio.abc.AsyncResource):
         request.headers["authorization"] = f"Bearer {self._key.reveal()}"
         try:
             response = await self._http.send(request, stream=True, follow_redirects=False)
-        except httpx.LocalProtocolError as exc:
-            # Our own request broke HTTP (a header h11 refuses): sending again cannot help.
-            scrub_chain(exc, self._key.reveal())
-            raise ConfigurationError(
-                self._key.redact(f"the request could not be sent: {exc}; check the headers")
-            ) from exc
-        except httpx.ConnectTimeout as exc:
-            raise ConnectTimeout(connect_timeout or 0.0) from exc
-        except httpx.TimeoutException as exc:
-            raise APIConnectionError(
-                self._key.redact(f"sending the request to {self._base_url} timed out: {exc!r}")
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}") from exc
         except httpx.HTTPError as exc:
-            scrub_chain(exc, self._key.reveal())
-            raise APIConnectionError(
-                self._key.redact(
-                    f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
-                )
-            ) from exc
+            scrub_chain(exc, self._key.reveal())  # tracebacks print the chain
+            raise self._send_error(exc, connect_timeout) from exc
         try:
             if not 200 <= response.status_code < 300:
                 raise await self._status_error(response)
@@ -380,6 +369,21 @@ class GroqClient(trio.abc.AsyncResource):
             await close_response(response)
             raise
         return response
+
+    def _send_error(self, exc: httpx.HTTPError, connect_timeout: float | None) -> Exception:
+        """The typed error for an httpx failure to send (its message redacted)."""
+        if isinstance(exc, httpx.LocalProtocolError):
+            # Our own request broke HTTP (a header h11 refuses): sending again cannot help.
+            return ConfigurationError(f"the request could not be sent: {exc}; check the headers")
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ConnectTimeout(connect_timeout or 0.0)
+        if isinstance(exc, httpx.TimeoutException):
+            return APIConnectionError(f"sending the request to {self._base_url} timed out: {exc!r}")
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}")
+        return APIConnectionError(
+            f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
+        )
 
     async def _status_error(self, response: httpx.Response) -> APIStatusError:
         raw = await _read_bounded(response, ERROR_BODY_LIMIT)
@@ -417,6 +421,16 @@ class GroqClient(trio.abc.AsyncResource):
             headers=headers,
             request_id=headers.get("x-request-id"),
             retry_after=parse_retry_after(headers, now=time.time()),
+        )
+
+
+def check_client(client: object) -> None:
+    """Refuse anything but a :class:`GroqClient` where one is expected (an ``httpx`` client, the
+    official SDK's client), before it fails somewhere deep with an ``AttributeError``."""
+    if not isinstance(client, GroqClient):
+        raise ConfigurationError(
+            f"client must be a trio_groqstream.GroqClient, not {type(client).__module__}."
+            f"{type(client).__qualname__}; make one with GroqClient(api_key=...)"
         )
 
 

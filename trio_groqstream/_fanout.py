@@ -34,7 +34,7 @@ import trio
 
 from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
-from ._client import GroqClient, StreamSettings
+from ._client import GroqClient, StreamSettings, check_client
 from ._errors import ConfigurationError, GroqStreamError
 from ._params import (
     CALL_OPTIONS,
@@ -316,6 +316,7 @@ def _check(
     stream_options: Mapping[str, object],
     requests: object = (),
     *,
+    client: object = None,
     buffer: int = 1,
     limiter: object = None,
     respect_rate_limits: object = True,
@@ -323,6 +324,7 @@ def _check(
 ) -> None:
     """Check every option when the call is made, before any request (the requests themselves
     are checked by :func:`_bodies`: a sequence whole, an iterator as it is consumed)."""
+    check_client(client)
     check_stream_options(stream_options)
     check_count("max_concurrency", max_concurrency, minimum=1)
     check_choice("on_error", on_error, ("raise", "collect"))
@@ -397,6 +399,7 @@ async def open_fanout(
         on_error,
         stream_options,
         requests,
+        client=client,
         buffer=buffer,
         limiter=limiter,
         respect_rate_limits=respect_rate_limits,
@@ -608,6 +611,7 @@ async def gather(
         on_error,
         stream_options,
         requests,
+        client=client,
         limiter=limiter,
         respect_rate_limits=respect_rate_limits,
     )
@@ -661,7 +665,7 @@ async def race(
     while another request can still win; if all fail, an ``ExceptionGroup`` of them is raised.
     Anything else (cancellation, ``KeyboardInterrupt``) comes out by the rules of :func:`gather`.
     """
-    _check(1, "raise", stream_options, requests)
+    _check(1, "raise", stream_options, requests, client=client)
     settings = client._settings_for(**stream_options)
     bodies = list(_bodies(requests))
     if not bodies:

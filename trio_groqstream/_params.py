@@ -28,6 +28,7 @@ from ._fields import FIELD_CHECKS, FieldError, check_str_mapping, closest, is_re
 
 __all__ = [
     "CALL_OPTIONS",
+    "CLIENT_OPTIONS",
     "TIMEOUT_OPTIONS",
     "CallOptions",
     "ChannelParams",
@@ -45,6 +46,7 @@ __all__ = [
     "check_stream_options",
     "clean_api_key",
     "closest",
+    "unknown_client_option",
 ]
 
 # --- the types users and type checkers see ------------------------------------------------------
@@ -147,6 +149,17 @@ CALL_OPTIONS: Final = (
     "max_retry_wait",
     "max_event_size",
     "max_completion_size",
+)
+
+#: GroqClient's options (for "did you mean" on a misspelt one).
+CLIENT_OPTIONS: Final = (
+    "api_key",
+    "base_url",
+    "http_client",
+    "default_headers",
+    *CALL_OPTIONS,
+    "max_keepalive_connections",
+    "allow_insecure_http",
 )
 
 _KNOWN: Final = frozenset(ChatParams.__annotations__)
@@ -260,6 +273,16 @@ def check_default_headers(headers: object) -> dict[str, str]:
             )
         checked[name.lower()] = value
     return checked
+
+
+def unknown_client_option(name: str) -> str:
+    """The message for a keyword GroqClient does not take (``timeout=`` from SDK habit...)."""
+    if name == "timeout":
+        return _unknown_option(name)
+    return (
+        f"GroqClient has no option {name!r}{closest(name, CLIENT_OPTIONS)}; its options are "
+        f"{', '.join(CLIENT_OPTIONS)}"
+    )
 
 
 def _unknown_option(name: str) -> str:

@@ -35,7 +35,7 @@ import trio
 
 from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
-from ._client import MISSING, GroqClient, Missing, StreamSettings
+from ._client import MISSING, GroqClient, Missing, StreamSettings, check_client
 from ._errors import ConfigurationError, GroqStreamError
 from ._params import ChatParams, EncodedRequest, check_count, check_request
 from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, raise_single
@@ -197,6 +197,7 @@ def prepare(
     client: GroqClient, request: Mapping[str, Any], options: Mapping[str, Any]
 ) -> tuple[EncodedRequest, StreamSettings]:
     """Check the per-call options, then check and encode the request (see :mod:`._params`)."""
+    check_client(client)
     settings = client._settings_for(**options)
     return encode_body(request), settings
 

@@ -519,3 +519,52 @@ async def test_a_wrong_client_is_named(fake: FakeGroq) -> None:
             async with tgs.open_fanout(http, [ok()]):  # type: ignore[arg-type]
                 pass  # pragma: no cover
     assert fake.requests == []
+
+
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+
+
+@pytest.mark.parametrize(
+    ("body", "named", "hint"),
+    [
+        (ok(top_logprobs=3), "top_logprobs", "needs logprobs=True"),
+        (ok(top_logprobs=3, logprobs=False), "top_logprobs", "needs logprobs=True"),
+        (ok(include_reasoning=True, reasoning_format="raw"), "include_reasoning", "exclusive"),
+        (ok(tool_choice="required"), "tool_choice", "needs tools"),
+        (
+            ok(tools=[TOOL], tool_choice={"type": "function", "function": {"name": "get_wether"}}),
+            "tool_choice.function.name",
+            "did you mean 'get_weather'",
+        ),
+        (
+            ok(tools=[{"type": "function", "function": {"name": "get weather"}}]),
+            "tools[0].function.name",
+            "not a valid name",
+        ),
+        (
+            ok(tools=[{"type": "function", "function": {"name": "f", "parameters": "{}"}}]),
+            "tools[0].function.parameters",
+            "mapping",
+        ),
+        (
+            ok(response_format={"type": "json_schema", "json_schema": {"name": "x" * 65}}),
+            "response_format.json_schema.name",
+            "at most 64",
+        ),
+    ],
+)
+def test_fields_that_go_together(body: dict[str, Any], named: str, hint: str) -> None:
+    message = refused(body)
+    assert message.startswith(f"{named}:"), message
+    assert hint in message
+
+
+def test_fields_that_go_together_pass_when_right() -> None:
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    assert sent(ok(tools=[TOOL], tool_choice=named))["tool_choice"] == named
+    assert sent(ok(tools=[TOOL], tool_choice="required"))["tool_choice"] == "required"
+    assert sent(ok(tool_choice="none"))["tool_choice"] == "none"
+    assert sent(ok(top_logprobs=2, logprobs=True))["top_logprobs"] == 2
+    # disable_tool_validation: Groq returns tools it does not know; the name is not checked.
+    other = {"type": "function", "function": {"name": "other"}}
+    assert sent(ok(tools=[TOOL], tool_choice=other, disable_tool_validation=True))

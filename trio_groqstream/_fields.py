@@ -11,10 +11,18 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
-__all__ = ["FIELD_CHECKS", "FieldError", "check_str_mapping", "closest", "is_real"]
+__all__ = [
+    "FIELD_CHECKS",
+    "FieldError",
+    "check_str_mapping",
+    "check_together",
+    "closest",
+    "is_real",
+]
 
 
 class FieldError(Exception):
@@ -157,7 +165,22 @@ def _tools(path: str, value: object) -> None:
         _str(f"{where}.type", tool.get("type"))
         if tool["type"] == "function":
             function = _obj(f"{where}.function", tool.get("function"))
-            _str(f"{where}.function.name", function.get("name"))
+            _name(f"{where}.function.name", function.get("name"))
+            if function.get("parameters") is not None:
+                _mapping(f"{where}.function.parameters", function["parameters"])
+
+
+def _name(path: str, value: object) -> None:
+    """A function or schema name as Groq's reference allows: a-z, A-Z, 0-9, _ and -, <= 64."""
+    if not isinstance(value, str):
+        raise FieldError(path, f"must be a string, not {type(value).__name__}")
+    if not _NAME.fullmatch(value):
+        raise FieldError(
+            path, f"{value!r} is not a valid name: use a-z, A-Z, 0-9, _ and -, at most 64"
+        )
+
+
+_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _tool_choice(path: str, value: object) -> None:
@@ -178,7 +201,33 @@ def _response_format(path: str, value: object) -> None:
     _enum("text", "json_object", "json_schema")(f"{path}.type", value.get("type"))
     if value["type"] == "json_schema":
         schema = _obj(f"{path}.json_schema", value.get("json_schema"))
-        _str(f"{path}.json_schema.name", schema.get("name"))
+        _name(f"{path}.json_schema.name", schema.get("name"))
+        if schema.get("schema") is not None:
+            _mapping(f"{path}.json_schema.schema", schema["schema"])
+
+
+def check_together(body: Mapping[str, Any]) -> None:
+    """The rules that tie fields together (each field already passed its own check)."""
+    if "top_logprobs" in body and body.get("logprobs") is not True:
+        raise FieldError("top_logprobs", "needs logprobs=True (Groq's rule)")
+    if "include_reasoning" in body and "reasoning_format" in body:
+        raise FieldError(
+            "include_reasoning", "is mutually exclusive with reasoning_format: set only one"
+        )
+    choice = body.get("tool_choice")
+    if choice is None or choice in ("none", "auto"):
+        return
+    tools = body.get("tools")
+    if not tools:
+        raise FieldError("tool_choice", f"{choice!r} needs tools to choose from (tools=[...])")
+    if isinstance(choice, Mapping) and not body.get("disable_tool_validation"):
+        wanted = choice["function"]["name"]
+        names = [tool["function"]["name"] for tool in tools if tool["type"] == "function"]
+        if wanted not in names:
+            raise FieldError(
+                "tool_choice.function.name",
+                f"{wanted!r} is not one of the tools{closest(wanted, names)}",
+            )
 
 
 def _str_values(kind: type) -> Check:

@@ -24,7 +24,14 @@ from typing import Any, Final, Literal, TypedDict
 import msgspec
 
 from ._errors import ConfigurationError
-from ._fields import FIELD_CHECKS, FieldError, check_str_mapping, closest, is_real
+from ._fields import (
+    FIELD_CHECKS,
+    FieldError,
+    check_str_mapping,
+    check_together,
+    closest,
+    is_real,
+)
 
 __all__ = [
     "CALL_OPTIONS",
@@ -363,6 +370,7 @@ def _check_and_encode(request: Mapping[Any, Any]) -> EncodedRequest:
     for key in ("model", "messages"):
         if key not in payload:
             raise FieldError(key, f"the request needs {key!r} (pass {key}=...)")
+    check_together(payload)
     extra_body = request.get("extra_body")
     if extra_body is not None:
         check_str_mapping("extra_body", extra_body, values=None)

@@ -149,6 +149,10 @@ async def _nothing() -> None:
     """The default ``on_done``: nothing to announce."""
 
 
+async def _nowhere(batch: Batch) -> None:
+    """The sink of a pump that folds instead (see ``fold``)."""
+
+
 class Pump:
     """Runs one streamed request to its end and feeds its chunks to ``sink``.
 
@@ -158,6 +162,8 @@ class Pump:
         settings: timeouts and retry policy.
         sink: receives each network read's chunks, in order. It may block (that is
             backpressure; the idle clock stops meanwhile) and may raise to stop the pump.
+        fold: instead of a sink, a plain function given each chunk, in order, that never
+            blocks (``gather`` folds straight into a completion): no await per read at all.
         on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, outside
             every deadline and before the short drain of the body's end: the moment to tell the
             consumer it is over (and to give back a concurrency slot).
@@ -173,14 +179,16 @@ class Pump:
         client: GroqClient,
         body: bytes,
         settings: StreamSettings,
-        sink: Sink,
+        sink: Sink = _nowhere,
         *,
+        fold: Callable[[ChatCompletionChunk], None] | None = None,
         on_done: Callable[[], Awaitable[None]] = _nothing,
     ) -> None:
         self._client = client
         self._body = body
         self._settings = settings
         self._sink = sink
+        self._fold = fold
         self._on_done = on_done
         self._retries_left = settings.max_retries
         self._delivered = False
@@ -322,6 +330,8 @@ class Pump:
         body is still open after ``[DONE]`` (it is then drained once the consumer knows)."""
         decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
         metrics = self.metrics
+        fold = self._fold
+        sink = self._sink
         while True:
             try:
                 data = await iterator.__anext__()
@@ -352,7 +362,18 @@ class Pump:
                 if metrics.first_chunk_at is None:
                     metrics.first_chunk_at = now
                 metrics.chunks += len(batch)
-                await self._deliver(batch)
+                if not self._delivered:
+                    batch = self._release(batch)
+                if not batch:
+                    pass
+                elif fold is not None:
+                    for chunk in batch:
+                        fold(chunk)
+                else:
+                    self._waiting_on_sink = True  # the idle clock stops while the sink waits
+                    await sink(batch)
+                    self._waiting_on_sink = False
+                    metrics.last_event_at = trio.current_time()
             if isinstance(outcome, GroqStreamError):
                 raise outcome
             if outcome is _DONE:
@@ -441,31 +462,40 @@ class Pump:
             "partial completion is attached, and the original error is the __cause__"
         )
 
+    def _release(self, batch: Batch) -> Batch:
+        """What of ``batch`` goes out now, while nothing has been delivered yet.
+
+        Until something with content goes out, a failure can still be retried; so chunks that
+        carry nothing (the role chunk) are held back while retries remain, at most ``MAX_HELD``.
+        """
+        held = self._held
+        if (
+            self._retries_left > 0
+            and len(held) + len(batch) <= MAX_HELD
+            and not any(map(_has_content, batch))
+        ):
+            held.extend(batch)
+            return []
+        if held:
+            batch = held + batch
+            self._held = []
+        if batch:
+            self._delivered = True
+        return batch
+
     async def _deliver(self, batch: Batch) -> None:
         if not self._delivered:
-            # Until something with content goes out, a failure can still be retried; so hold
-            # back chunks that carry nothing (the role chunk) while retries remain.
-            if (
-                self._retries_left > 0
-                and len(self._held) + len(batch) <= MAX_HELD
-                and not any(map(_has_content, batch))
-            ):
-                self._held.extend(batch)
-                return
-            if self._held:
-                batch = self._held + batch
-                self._held = []
-            if not batch:
-                return
-            self._delivered = True
-        elif not batch:
+            batch = self._release(batch)
+        if not batch:
+            return
+        if self._fold is not None:
+            for chunk in batch:
+                self._fold(chunk)
             return
         self._waiting_on_sink = True
-        try:
-            await self._sink(batch)
-        finally:
-            self._waiting_on_sink = False
-            self.metrics.last_event_at = trio.current_time()
+        await self._sink(batch)
+        self._waiting_on_sink = False
+        self.metrics.last_event_at = trio.current_time()
 
     async def _finish(self) -> None:
         """``[DONE]`` arrived: deliver anything held; from here on the stream is complete."""

@@ -189,7 +189,10 @@ def test_a_messages_body_is_summarised_by_its_last_user_message() -> None:
     last_user = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
     parts = [{"role": "user", "content": [{"type": "text", "text": "t"}]}]
     jobs = _cli._parse_jsonl(
-        [json.dumps({"messages": m}).encode() for m in (last_user, parts)], "x", None, {}
+        [json.dumps({"messages": m}).encode() for m in (last_user, parts)],
+        "x",
+        None,
+        {"model": "m"},
     )
     assert [job.prompt for job in jobs] == ["q", "(1 messages)"]
 
@@ -207,6 +210,11 @@ def test_a_messages_body_is_summarised_by_its_last_user_message() -> None:
         (["--input", "{in}"], ['{"prompt": 3}'], ['line 1: "prompt" and "system" must be']),
         (["--input", "{in}"], ['{"messages": []}'], ['"messages" must be a non-empty list']),
         (["--input", "{in}"], ['{"prompt": "a", "model": 1}'], ['"model" must be a string']),
+        (["--input", "{in}"], ['{"prompt": "a"}', '{"prompt": "b", "temprature": 1}'],
+         ["in.jsonl line 2: temprature", "did you mean 'temperature'"]),
+        (["--input", "{in}"], ['{"messages": [{"role": "usr", "content": "x"}]}'],
+         ["line 1: messages[0].role", "did you mean 'user'"]),
+        (["--temperature", "5", "p"], [], ["prompt 1: temperature: 5.0 is out of range"]),
         (["--input", "{in}"], ["", "  "], ["no prompts:", "has no requests"]),
         (["--input", "{in}", "extra prompt"], ['{"prompt": "a"}'], ["not both"]),
         (["--input", "{missing}"], [], ["cannot read --input", "No such file"]),

@@ -33,7 +33,7 @@ from ._client import GroqClient
 from ._display import Display, choose_display
 from ._errors import AuthenticationError, ConfigurationError, GroqStreamError
 from ._fanout import FanoutEvent, open_fanout
-from ._params import ChatRequest
+from ._params import ChatRequest, check_request
 from ._results import PROG, ResultLog, UsageError, result_record
 from ._version import __version__
 
@@ -154,7 +154,10 @@ def read_jobs(args: argparse.Namespace, stdin: IO[str] | None) -> list[Job]:
         if args.input is not None:
             raise UsageError("give prompts as arguments or with --input, not both")
         return [
-            Job(index, _prompt_request(prompt, args.system, defaults, {}), prompt)
+            _checked(
+                Job(index, _prompt_request(prompt, args.system, defaults, {}), prompt),
+                f"prompt {index + 1}",
+            )
             for index, prompt in enumerate(args.prompts)
         ]
     source = args.input
@@ -191,8 +194,17 @@ def _parse_jsonl(
             raise UsageError(f"{where}: not valid JSON ({exc})") from None
         if not isinstance(item, dict):
             raise UsageError(f'{where}: expected a JSON object with "prompt" or "messages"')
-        jobs.append(_job_from_line(len(jobs), item, where, system, defaults))
+        jobs.append(_checked(_job_from_line(len(jobs), item, where, system, defaults), where))
     return jobs
+
+
+def _checked(job: Job, where: str) -> Job:
+    """A request checked as the library will check it, so a mistake names its input line."""
+    try:
+        check_request(job.request)
+    except ConfigurationError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return job
 
 
 def _job_from_line(

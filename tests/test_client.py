@@ -278,7 +278,9 @@ async def test_surrounding_whitespace_is_stripped(
     assert [r.bearer_token for r in fake.requests] == [key, key]
 
 
-@pytest.mark.parametrize("inside", [" ", "\n", "\r", "\t", "\x00", "\x7f", "\u2028", "\u200b"])
+@pytest.mark.parametrize(
+    "inside", [" ", "\n", "\r", "\t", "\x00", "\x7f", "\u2028", "\u200b", "\u2026", "é"]
+)
 @pytest.mark.parametrize("source", ["argument", "environment"])
 def test_a_key_with_whitespace_or_control_inside_is_refused_unechoed(
     monkeypatch: pytest.MonkeyPatch, inside: str, source: str

@@ -17,7 +17,7 @@ from trio_groqstream._redact import (
     unregister_secret,
 )
 
-ODD_KEY = 'gsk_a"b\\c/d+é%e'  # what escaping, repr and percent-encoding each change
+ODD_KEY = "gsk_a\"b\\c/d+e%f'g"  # what escaping, repr and percent-encoding each change
 
 
 def every_form(key: str) -> list[str]:

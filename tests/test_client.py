@@ -233,6 +233,7 @@ async def test_error_body_read_is_bounded(fake: FakeGroq) -> None:
         ("default_headers", {"Authorization": "Bearer x"}, "may not set authorization"),
         ("default_headers", {"x-a": "1\r\nx-b: 2"}, "CR, LF or NUL"),
         ("default_headers", {"x-a": 1}, "must be str"),
+        ("default_headers", {"Content-Length": "1"}, "set by the HTTP layer"),
         ("default_headers", ["x-a: 1"], "must be a mapping"),
         ("base_url", 5, "base_url must be a str"),
     ],

@@ -166,6 +166,8 @@ def test_extra_headers_and_query_travel_with_the_body_not_in_it() -> None:
     [
         ({"extra_headers": {"Authorization": "Bearer other"}}, "extra_headers.Authorization"),
         ({"extra_headers": {"x-a": "v\r\nInjected: 1"}}, "extra_headers.x-a"),
+        ({"extra_headers": {"Content-Length": "5"}}, "extra_headers.Content-Length"),
+        ({"extra_headers": {"host": "evil.example"}}, "extra_headers.host"),
         ({"extra_headers": {"x-a": 1}}, "extra_headers.x-a"),
         ({"extra_headers": "x-a: 1"}, "extra_headers"),
         ({"extra_query": {"q": ["a"]}}, "extra_query.q"),

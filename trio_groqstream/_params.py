@@ -292,6 +292,10 @@ def check_default_headers(headers: object) -> dict[str, str]:
             raise ConfigurationError(
                 "default_headers may not set authorization: pass the key as api_key="
             )
+        if name.lower() in _FRAMING:
+            raise ConfigurationError(
+                f"default_headers[{name!r}] is set by the HTTP layer for each request; leave it out"
+            )
         checked[name.lower()] = value
     return checked
 
@@ -438,11 +442,19 @@ def _extra(name: str, value: object) -> dict[str, str]:
                     f"{name}.{header}",
                     "the API key is the client's: use GroqClient(api_key=...) for another key",
                 )
+            if header.lower() in _FRAMING:
+                raise FieldError(
+                    f"{name}.{header}", "is set by the HTTP layer for each request; leave it out"
+                )
             if any(ch in text for ch in "\r\n\0") or any(ch in header for ch in "\r\n\0: "):
                 raise FieldError(
                     f"{name}.{header}", "header names and values may not hold CR, LF or NUL"
                 )
     return checked
+
+
+# Headers that frame or route the request: a caller's value would corrupt it.
+_FRAMING: Final = frozenset({"content-length", "transfer-encoding", "host", "connection"})
 
 
 def _unencodable(value: object, path: str) -> str | None:

@@ -26,7 +26,7 @@ from trio_groqstream._params import (
     check_requests,
     check_stream_options,
 )
-from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, text_reply
+from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, open_fake_groq, text_reply
 
 MODEL = "llama-3.3-70b-versatile"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -445,7 +445,16 @@ async def test_stream_to_channel_checks_before_sending(
     assert fake.requests == []
 
 
-async def test_extras_reach_the_server(client: tgs.GroqClient, fake: FakeGroq) -> None:
+async def test_extras_reach_the_server() -> None:
+    # validate=False: the fake, like Groq, would refuse the unknown field that extra_body sends.
+    async with (
+        open_fake_groq(validate=False) as fake,
+        tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client,
+    ):
+        await extras_reach(client, fake)
+
+
+async def extras_reach(client: tgs.GroqClient, fake: FakeGroq) -> None:
     fake.push(text_reply("ok"))
     async with tgs.open_stream(
         client,

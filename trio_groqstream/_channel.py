@@ -126,8 +126,11 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         raise trio.EndOfChannel
 
     async def receive(self) -> T:
-        """The next item. A cancel point on every call, and a schedule point at least every
-        :data:`YIELD_EVERY` items (see the class docstring); cancelling it loses nothing."""
+        """The next item; ``trio.EndOfChannel`` at the end (or the typed error that ended a
+        stream), ``trio.ClosedResourceError`` after :meth:`aclose`.
+
+        A cancel point on every call, and a schedule point at least every :data:`YIELD_EVERY`
+        items (see the class docstring); cancelling it loses nothing."""
         if self._closed:
             raise trio.ClosedResourceError("this channel was closed")
         if self._pos < len(self._batch):

@@ -193,11 +193,10 @@ class Pump:
         self._retries_left = settings.max_retries
         self._delivered = False
         self._held: Batch = []
-        self._attempt_events = 0
+        self._events_before = 0
         self._first_deadline = math.inf
         self._waiting_on_sink = False
         self._timed_out: APITimeoutError | None = None
-        self._body_left = settings.max_completion_size
         self._to_drain: tuple[httpx.Response, AsyncIterator[bytes]] | None = None
         self.started = False
         self.done = False
@@ -261,7 +260,7 @@ class Pump:
     async def _attempt(self, task_status: trio.TaskStatus[None]) -> None:
         """One request, watched by a watchdog task (see :meth:`_watchdog`)."""
         settings = self._settings
-        self._attempt_events = 0
+        self._events_before = self.metrics.events
         self._timed_out = None
         self.metrics.last_event_at = None
         first = settings.first_chunk_timeout
@@ -309,7 +308,7 @@ class Pump:
         metrics = self.metrics
         while not self.done:
             now = trio.current_time()
-            first = self._first_deadline if not self._attempt_events else math.inf
+            first = self._first_deadline if metrics.events == self._events_before else math.inf
             quiet = math.inf
             if idle is not None and metrics.last_event_at is not None:
                 quiet = now + idle if self._waiting_on_sink else metrics.last_event_at + idle
@@ -329,9 +328,13 @@ class Pump:
         """Read, decode and hand over until ``[DONE]``, an error, or EOF. Returns whether the
         body is still open after ``[DONE]`` (it is then drained once the consumer knows)."""
         decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
+        feed = decoder.feed
+        decode = self._decode
+        now_fn = trio.current_time
         metrics = self.metrics
         fold = self._fold
         sink = self._sink
+        body_left = self._settings.max_completion_size
         while True:
             try:
                 data = await iterator.__anext__()
@@ -343,21 +346,21 @@ class Pump:
                 raise
             except Exception as exc:  # a custom transport's own failure: still ours to type
                 raise self._transport_failed(exc) from exc
-            metrics.bytes_received += len(data)
-            self._body_left -= len(data)
-            if self._body_left < 0:
+            size = len(data)
+            metrics.bytes_received += size
+            body_left -= size
+            if body_left < 0:
                 raise CompletionTooLargeError(self._settings.max_completion_size)
-            events = decoder.feed(data)
+            events = feed(data)
             if not events:
                 continue  # a partial event, a comment or a blank keep-alive: not activity
-            now = trio.current_time()
+            now = now_fn()
             previous = metrics.last_event_at
             if previous is not None and now - previous > metrics.max_gap:
                 metrics.max_gap = now - previous
             metrics.last_event_at = now
-            self._attempt_events += len(events)
             metrics.events += len(events)
-            batch, outcome = self._decode(events)
+            batch, outcome = decode(events)
             if batch:
                 if metrics.first_chunk_at is None:
                     metrics.first_chunk_at = now
@@ -373,7 +376,7 @@ class Pump:
                     self._waiting_on_sink = True  # the idle clock stops while the sink waits
                     await sink(batch)
                     self._waiting_on_sink = False
-                    metrics.last_event_at = trio.current_time()
+                    metrics.last_event_at = now_fn()
             if isinstance(outcome, GroqStreamError):
                 raise outcome
             if outcome is _DONE:

@@ -328,9 +328,16 @@ def _check(
     check_bool("respect_rate_limits", respect_rate_limits)
     if keep_results is not None:
         check_bool("keep_results", keep_results)
-    if limiter is not None and not isinstance(limiter, trio.CapacityLimiter):
+    if limiter is not None and not (
+        isinstance(limiter, trio.CapacityLimiter)
+        or all(
+            callable(getattr(limiter, name, None))
+            for name in ("acquire_on_behalf_of", "release_on_behalf_of")
+        )
+    ):
         raise ConfigurationError(
-            f"limiter={limiter!r} is not allowed: limiter must be a trio.CapacityLimiter or None"
+            f"limiter={limiter!r} is not allowed: limiter must be a trio.CapacityLimiter (or "
+            "an object with its acquire_on_behalf_of and release_on_behalf_of) or None"
         )
     check_requests(requests)
 

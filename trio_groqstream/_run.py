@@ -31,6 +31,7 @@ from ._display import Display
 from ._errors import AuthenticationError, ConfigurationError, GroqStreamError
 from ._fanout import FanoutEvent, open_fanout
 from ._inputs import Job, last_user_text
+from ._params import ChatRequest
 from ._results import ResultLog, result_record
 
 if TYPE_CHECKING:
@@ -108,7 +109,8 @@ class Run:
     async def _fan_out(self, client: GroqClient, requests: Sequence[Mapping[str, Any]]) -> None:
         began = trio.current_time()
         limiter = cast(trio.CapacityLimiter, self._limiter)
-        async with open_fanout(client, requests, limiter=limiter, on_error="collect") as fanout:
+        checked = cast("Sequence[ChatRequest]", requests)  # each was checked when it was read
+        async with open_fanout(client, checked, limiter=limiter, on_error="collect") as fanout:
             async for event in fanout:
                 job = self.jobs[event.index]
                 try:

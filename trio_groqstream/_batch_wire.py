@@ -136,7 +136,7 @@ class BatchJob(_Obj, frozen=True):
 class _Response(_Obj, frozen=True):
     status_code: int = 0
     request_id: str | None = None
-    body: msgspec.Raw | None = None
+    body: msgspec.Raw = msgspec.Raw(b"null")  # a Raw cannot be optional; null means none
 
 
 class _LineError(_Obj, frozen=True):
@@ -281,14 +281,14 @@ def _missing_code(batch: BatchJob | None) -> tuple[str, str]:
 def _result(line: _OutputLine) -> BatchResult:
     custom_id = line.custom_id or ""
     response = line.response
-    if response is None or response.body is None:
+    body = bytes(response.body) if response is not None else b"null"
+    if response is None or body == b"null":
         error = line.error or _LineError()
         return BatchRequestError(
             f"{custom_id}: {error.message or 'Groq did not run this request'}",
             code=error.code,
             custom_id=custom_id,
         )
-    body = bytes(response.body)
     if 200 <= response.status_code < 300:
         try:
             completion = _COMPLETION_DECODER.decode(body)

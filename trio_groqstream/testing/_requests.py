@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from ._batches import FakeBatches
 from ._faults import http_error_reply
 from ._replies import Reply
 from ._scenarios import echo_handler
@@ -106,6 +107,8 @@ class Responder:
         self.requests: list[RecordedRequest] = []
         self.handler_errors: list[Exception] = []
         self._queue: deque[Reply] = deque()
+        #: The Batch API's files and batches endpoints (see ``_batches.py``).
+        self.batches = FakeBatches()
 
     def push(self, *replies: Reply) -> None:
         """Queue replies: the next requests get them in order; after that, the handler answers.
@@ -132,6 +135,8 @@ class Responder:
         if self.check_auth and not self._authorized(request):
             # Groq's exact 401 body; like Groq, never echo the key that was sent.
             return http_error_reply(401)
+        if self.batches.handles(request.path):
+            return self.batches.reply(request)
         if request.method != "POST" or request.path != CHAT_COMPLETIONS_PATH:
             return _unknown_url(request)
         if self._queue:

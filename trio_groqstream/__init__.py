@@ -24,10 +24,10 @@ from ._batch import run_batch as run_batch
 from ._batch import submit_batch as submit_batch
 from ._batch import upload_batch_file as upload_batch_file
 from ._batch import wait_for_batch as wait_for_batch
+from ._batch_wire import BatchErrorEntry as BatchErrorEntry
 from ._batch_wire import BatchErrors as BatchErrors
 from ._batch_wire import BatchFailedError as BatchFailedError
 from ._batch_wire import BatchJob as BatchJob
-from ._batch_wire import BatchLineError as BatchLineError
 from ._batch_wire import BatchRequestCounts as BatchRequestCounts
 from ._batch_wire import BatchRequestError as BatchRequestError
 from ._batch_wire import FileObject as FileObject
@@ -101,10 +101,10 @@ __all__ = [
     "Accumulator",
     "AuthenticationError",
     "BadRequestError",
+    "BatchErrorEntry",
     "BatchErrors",
     "BatchFailedError",
     "BatchJob",
-    "BatchLineError",
     "BatchRequestCounts",
     "BatchRequestError",
     "CapacityExceededError",

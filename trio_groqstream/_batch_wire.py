@@ -24,10 +24,10 @@ __all__ = [
     "BATCH_ENDPOINT",
     "MAX_INPUT_BYTES",
     "TERMINAL_STATUSES",
+    "BatchErrorEntry",
     "BatchErrors",
     "BatchFailedError",
     "BatchJob",
-    "BatchLineError",
     "BatchRequestCounts",
     "BatchRequestError",
     "BatchResult",
@@ -82,7 +82,7 @@ class BatchRequestCounts(_Obj, frozen=True):
     failed: int = 0
 
 
-class BatchLineError(_Obj, frozen=True):
+class BatchErrorEntry(_Obj, frozen=True):
     """Why validation refused a batch: ``line`` of the input file (1-based) and what is wrong."""
 
     code: str | None = None
@@ -95,7 +95,7 @@ class BatchErrors(_Obj, frozen=True):
     """The ``errors`` object of a batch that failed validation."""
 
     object: str = "list"
-    data: list[BatchLineError] = []
+    data: list[BatchErrorEntry] = []
 
 
 class BatchJob(_Obj, frozen=True):
@@ -166,7 +166,7 @@ class BatchFailedError(GroqStreamError):
 
     def __init__(self, batch: BatchJob) -> None:
         self.batch = batch
-        self.errors: list[BatchLineError] = batch.errors.data if batch.errors else []
+        self.errors: list[BatchErrorEntry] = batch.errors.data if batch.errors else []
         shown = "; ".join(_describe(error) for error in self.errors[:3])
         more = f" (and {len(self.errors) - 3} more)" if len(self.errors) > 3 else ""
         super().__init__(
@@ -192,7 +192,7 @@ class BatchRequestError(GroqStreamError):
         super().__init__(message)
 
 
-def _describe(error: BatchLineError) -> str:
+def _describe(error: BatchErrorEntry) -> str:
     where = f"line {error.line}: " if error.line is not None else ""
     code = f" ({error.code})" if error.code else ""
     return f"{where}{error.message or 'invalid'}{code}"

@@ -120,7 +120,9 @@ async def test_expired_batch_keeps_what_finished(
 ) -> None:
     fake.batches.timing.per_request = 10.0  # 24h is 24 s here: two requests fit
     with trio.fail_after(3600):
-        results = await tgs.run_batch(client, requests(5), on_error="collect", **FAST)
+        results = await tgs.run_batch(
+            client, requests(5), on_error="collect", poll_interval=1, max_poll_interval=4
+        )
     assert [r.text for r in results[:2] if isinstance(r, tgs.ChatCompletion)] == [
         "You said: q0",
         "You said: q1",

@@ -219,18 +219,19 @@ async def test_the_window_and_endpoint_are_checked(
     http: httpx.AsyncClient, clock: trio.testing.MockClock
 ) -> None:
     file_id = (await upload(http, good(1))).json()["id"]
-    base = {
+    base: dict[str, Any] = {
         "input_file_id": file_id,
         "endpoint": "/v1/chat/completions",
         "completion_window": "24h",
     }
-    for change, param in [
+    changes: list[tuple[dict[str, Any], str]] = [
         ({"completion_window": "1h"}, "completion_window"),
         ({"completion_window": "8d"}, "completion_window"),
         ({"endpoint": "/v1/embeddings"}, "endpoint"),
         ({"input_file_id": "file_nope"}, "input_file_id"),
         ({"input_file_id": 3}, "input_file_id"),
-    ]:
+    ]
+    for change, param in changes:
         answer = await http.post("/batches", json=base | change)
         assert answer.status_code == 400, change
         assert answer.json()["error"]["param"] == param

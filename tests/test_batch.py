@@ -36,15 +36,14 @@ def requests(count: int, **extra: Any) -> list[dict[str, Any]]:
     ]
 
 
-def failing_lines(*prompts: str) -> Callable[[Any], tuple[int, Any]]:
-    """A line handler that answers Groq's 400 for the given prompts and echoes the rest."""
-    from trio_groqstream.testing._batches import default_line_answer
+def failing_lines(*prompts: str) -> Callable[[Any], tuple[int, Any] | None]:
+    """A line handler that answers Groq's 400 for the given prompts; the fake answers the rest."""
 
-    def handler(body: Any) -> tuple[int, Any]:
+    def handler(body: Any) -> tuple[int, Any] | None:
         if body["messages"][-1]["content"] in prompts:
             error = {"message": "context_length_exceeded", "type": "invalid_request_error"}
             return 400, {"error": {**error, "code": "context_length_exceeded"}}
-        return default_line_answer(body)
+        return None
 
     return handler
 
@@ -453,3 +452,14 @@ def test_batch_failed_error_message() -> None:
     assert "batch_9" in str(error)
     assert "(and 2 more)" in str(error)
     assert "line 0: m (c)" in str(error)
+
+
+async def test_lines_are_checked_like_chat_requests(
+    client: tgs.GroqClient, fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    batch = [*requests(1), *requests(1, model="no-such-model")]
+    with trio.fail_after(3600):
+        ok, missing = await tgs.run_batch(client, batch, on_error="collect", **FAST)
+    assert isinstance(ok, tgs.ChatCompletion)
+    assert isinstance(missing, tgs.NotFoundError)
+    assert missing.code == "model_not_found"

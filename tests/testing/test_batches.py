@@ -16,7 +16,7 @@ import pytest
 import trio
 import trio.testing
 
-from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, MockGroq, open_fake_groq
+from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, MockGroq, open_fake_groq, text_reply
 
 LINE = '{{"custom_id":"{}","method":"POST","url":"/v1/chat/completions","body":{}}}'
 BODY = '{"model":"llama-3.1-8b-instant","messages":[{"role":"user","content":"hi"}]}'
@@ -298,3 +298,18 @@ async def test_a_line_handler_shapes_the_answers(clock: trio.testing.MockClock) 
         final = (await poll_until_done(http, batch["id"]))[-1]
     assert final["request_counts"] == {"total": 2, "completed": 0, "failed": 2}
     assert final["output_file_id"] is None
+
+
+async def test_a_streaming_handler_cannot_answer_a_line(clock: trio.testing.MockClock) -> None:
+    mock = MockGroq(handler=lambda request: text_reply("streamed"))
+    mock.batches.timing.per_request = 0.0
+    headers = {"authorization": f"Bearer {FAKE_API_KEY}"}
+    async with httpx.AsyncClient(
+        transport=mock.transport, base_url="http://fake/openai/v1", headers=headers
+    ) as http:
+        batch = await start(http, good(1))
+        final = (await poll_until_done(http, batch["id"]))[-1]
+        errors = (await http.get(f"/files/{final['error_file_id']}/content")).content
+    line = msgspec.json.decode(errors)
+    assert line["response"]["status_code"] == 500
+    assert "not streamed" in line["response"]["body"]["error"]["message"]

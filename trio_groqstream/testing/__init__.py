@@ -51,6 +51,11 @@ The package root ``trio_groqstream`` does not import this module; it needs ``h11
 (``pip install trio-groqstream[testing]``).
 """
 
+from ._answers import echo_handler as echo_handler
+from ._answers import echo_text as echo_text
+from ._catalogue import DECOMMISSIONED_MODELS as DECOMMISSIONED_MODELS
+from ._catalogue import DEFAULT_MODELS as DEFAULT_MODELS
+from ._catalogue import FakeModel as FakeModel
 from ._chunks import DONE as DONE
 from ._chunks import KEEPALIVE as KEEPALIVE
 from ._chunks import sse_event as sse_event
@@ -61,6 +66,8 @@ from ._faults import http_error_reply as http_error_reply
 from ._faults import keepalive_only_reply as keepalive_only_reply
 from ._faults import non_sse_reply as non_sse_reply
 from ._faults import stall_reply as stall_reply
+from ._limits import FakeRateLimits as FakeRateLimits
+from ._limits import go_duration as go_duration
 from ._mock import MockGroq as MockGroq
 from ._mock import mock_transport as mock_transport
 from ._replay import replay_reply as replay_reply
@@ -71,10 +78,10 @@ from ._replies import Reply as Reply
 from ._replies import Stall as Stall
 from ._requests import CHAT_COMPLETIONS_PATH as CHAT_COMPLETIONS_PATH
 from ._requests import FAKE_API_KEY as FAKE_API_KEY
+from ._requests import MODELS_PATH as MODELS_PATH
 from ._requests import Handler as Handler
 from ._requests import RecordedRequest as RecordedRequest
-from ._scenarios import echo_handler as echo_handler
-from ._scenarios import echo_text as echo_text
+from ._routes import Endpoint as Endpoint
 from ._scenarios import in_stream_error_reply as in_stream_error_reply
 from ._scenarios import reasoning_reply as reasoning_reply
 from ._scenarios import text_reply as text_reply
@@ -86,11 +93,17 @@ from ._server import open_fake_groq as open_fake_groq
 
 __all__ = [
     "CHAT_COMPLETIONS_PATH",
+    "DECOMMISSIONED_MODELS",
+    "DEFAULT_MODELS",
     "DONE",
     "FAKE_API_KEY",
     "KEEPALIVE",
+    "MODELS_PATH",
     "Drop",
+    "Endpoint",
     "FakeGroq",
+    "FakeModel",
+    "FakeRateLimits",
     "Handler",
     "MockGroq",
     "Part",
@@ -103,6 +116,7 @@ __all__ = [
     "echo_handler",
     "echo_text",
     "eof_reply",
+    "go_duration",
     "headers_never_reply",
     "http_error_reply",
     "in_stream_error_reply",

@@ -16,33 +16,33 @@ from __future__ import annotations
 import math
 import secrets
 import time
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 import trio
 
-from ._chunks import FINGERPRINT, error_headers, usage_block
+from ._batch_input import ENDPOINT, multipart, validate, window_hours
+from ._chunks import error_headers
 from ._faults import http_error_reply
 from ._replies import Reply
-from ._scenarios import _last_user_text as last_user_text
-from ._scenarios import echo_text
+from ._requests import RecordedRequest
 
 if TYPE_CHECKING:
-    from ._requests import RecordedRequest
+    from ._routes import Router
 
-__all__ = ["BatchTiming", "FakeBatches", "LineAnswer", "LineHandler"]
+__all__ = ["BatchTiming", "FakeBatches", "LineAnswer", "LineHandler", "reply_answer"]
 
+CHAT_PATH = "/openai/v1/chat/completions"
 FILES_PATH = "/openai/v1/files"
 BATCHES_PATH = "/openai/v1/batches"
-_ENDPOINT = "/v1/chat/completions"
 
 LineAnswer = tuple[int, Any]
 """A batch line's answer: an HTTP status and the JSON body Groq would have returned for it."""
-LineHandler = Callable[[Any], LineAnswer]
-"""Answers one batch line's ``body`` (the chat completions request) with a :data:`LineAnswer`."""
+LineHandler = Callable[[Any], "LineAnswer | None"]
+"""Answers one batch line's ``body`` (the chat completions request) with a :data:`LineAnswer`, or
+``None`` to let the fake answer it as a chat request."""
 
 
 @dataclass
@@ -82,40 +82,19 @@ def _not_found(what: str, ident: str) -> Reply:
     return http_error_reply(404, message=f"{what} {ident} not found", code="not_found")
 
 
-def default_line_answer(body: Any) -> LineAnswer:
-    """What the fake answers a batch line: Groq's 400 for a body without ``model`` or
-    ``messages``, else a ``chat.completion`` saying :func:`echo_text` of the last user message."""
-    if not isinstance(body, Mapping):
-        return 400, _error("the request body must be a JSON object", None)
-    for name in ("model", "messages"):
-        if not body.get(name):
-            return 400, _error(f"property '{name}' is missing", name)
-    text = echo_text(last_user_text(body))
-    usage = usage_block(len(text.split()))
-    return 200, {
-        "id": f"chatcmpl-{uuid.uuid4()}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": body["model"],
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": usage,
-        "system_fingerprint": FINGERPRINT,
-        "x_groq": {"id": f"req_{secrets.token_hex(13)}"},
-    }
-
-
-def _error(message: str, param: str | None) -> dict[str, Any]:
-    error: dict[str, Any] = {"message": message, "type": "invalid_request_error"}
-    if param is not None:
-        error["param"] = param
-    return {"error": error}
+def reply_answer(reply: Reply) -> LineAnswer:
+    """A chat reply as a batch line's answer: its status and JSON body (a streamed reply, which a
+    batch cannot hold, becomes a 500 naming the mistake)."""
+    data = reply.body_bytes()
+    try:
+        return reply.status, msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        if reply.status != 200:
+            return reply.status, data.decode("utf-8", "replace")
+        message = (
+            "the fake's handler streamed an answer to a batch line; batch lines are not streamed"
+        )
+        return 500, {"error": {"message": message, "type": "internal_server_error"}}
 
 
 @dataclass
@@ -160,63 +139,50 @@ class FakeBatches:
     """The fake's ``/openai/v1/files`` and ``/openai/v1/batches`` endpoints.
 
     Every fake server has one, as ``fake.batches``; set its attributes in a test to shape what
-    the batches do.
+    the batches do. Each line is answered as the fake answers a non-streaming chat request (its
+    checks, its catalogue, its handler), so a line with an unknown model gets the same 404 in the
+    error file that the request would get alone; pushed replies are kept for chat requests.
 
     Attributes:
         timing: the :class:`BatchTiming` of batches created from now on.
-        line_handler: answers each line (default: the echo answer, and Groq's 400 for a body
-            without ``model`` or ``messages``), so a test can make chosen lines fail.
+        line_handler: when set, answers each line's body instead, so a test can make chosen
+            lines fail.
         max_file_bytes: uploads larger than this get Groq's 413 (default 100 MB, as Groq).
         files: uploaded and generated files by id (their ``data`` is the content).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, chat: Callable[[RecordedRequest], Reply]) -> None:
         self.timing = BatchTiming()
-        self.line_handler: LineHandler = default_line_answer
+        self.line_handler: LineHandler | None = None
+        self._chat = chat
         self.max_file_bytes = 100 * 1024 * 1024
         self.files: dict[str, _File] = {}
         self._batches: dict[str, _Batch] = {}
 
     # --- routing ---------------------------------------------------------------------------------
 
-    @staticmethod
-    def handles(path: str) -> bool:
-        """Whether ``path`` is one of these endpoints."""
-        return path.startswith((FILES_PATH, BATCHES_PATH))
+    def add_routes(self, router: Router) -> None:
+        """Serve the files and batches endpoints through ``router``."""
+        router.add("POST", FILES_PATH, lambda request, _: self._upload(request))
+        router.add("GET", FILES_PATH, lambda request, _: self._file_list())
+        router.add("GET", FILES_PATH + "/{id}", lambda _, p: self._file(p["id"], delete=False))
+        router.add("DELETE", FILES_PATH + "/{id}", lambda _, p: self._file(p["id"], delete=True))
+        router.add("GET", FILES_PATH + "/{id}/content", lambda _, p: self._content(p["id"]))
+        router.add("POST", BATCHES_PATH, lambda request, _: self._create(request))
+        router.add("GET", BATCHES_PATH, lambda request, _: self._batch_list())
+        router.add("GET", BATCHES_PATH + "/{id}", lambda _, p: self._retrieve(p["id"]))
+        router.add("POST", BATCHES_PATH + "/{id}/cancel", lambda _, p: self._cancel(p["id"]))
 
-    def reply(self, request: RecordedRequest) -> Reply:
-        """Answer a files or batches request."""
-        parts = request.path.rstrip("/").split("/")[3:]  # after /openai/v1
-        method = request.method
-        kind, rest = parts[0], parts[1:]
-        if kind == "files":
-            if not rest and method == "POST":
-                return self._upload(request)
-            if not rest and method == "GET":
-                return _json_reply(200, {"object": "list", "data": self._file_list()})
-            if len(rest) == 1 and method in ("GET", "DELETE"):
-                return self._file(rest[0], delete=method == "DELETE")
-            if len(rest) == 2 and rest[1] == "content" and method == "GET":
-                return self._content(rest[0])
-        else:
-            if not rest and method == "POST":
-                return self._create(request)
-            if not rest and method == "GET":
-                data = [self._object(batch) for batch in self._batches.values()]
-                return _json_reply(200, {"object": "list", "data": data})
-            if len(rest) == 1 and method == "GET":
-                batch = self._batches.get(rest[0])
-                return (
-                    _json_reply(200, self._object(batch)) if batch else _not_found("batch", rest[0])
-                )
-            if len(rest) == 2 and rest[1] == "cancel" and method == "POST":
-                return self._cancel(rest[0])
-        return http_error_reply(
-            404,
-            message=f"Unknown request URL: {method} {request.path}. Please check the URL for "
-            "typos, or see the docs at https://console.groq.com/docs/",
-            code="unknown_url",
-        )
+    def _answer(self, body: Any) -> LineAnswer:
+        if self.line_handler is not None:
+            answer = self.line_handler(body)
+            if answer is not None:
+                return answer
+        payload = {**body, "stream": False} if isinstance(body, dict) else body
+        data = msgspec.json.encode(payload)
+        headers = [("content-type", "application/json"), ("content-length", str(len(data)))]
+        request = RecordedRequest(method="POST", target=CHAT_PATH, headers=headers, body=data)
+        return reply_answer(self._chat(request))
 
     # --- files -----------------------------------------------------------------------------------
 
@@ -225,13 +191,21 @@ class FakeBatches:
         self.files[file.id] = file
         return file
 
-    def _file_list(self) -> list[dict[str, Any]]:
-        return [file.info() for file in self.files.values()]
+    def _file_list(self) -> Reply:
+        return _json_reply(200, {"object": "list", "data": [f.info() for f in self.files.values()]})
+
+    def _batch_list(self) -> Reply:
+        data = [self._object(batch) for batch in self._batches.values()]
+        return _json_reply(200, {"object": "list", "data": data})
+
+    def _retrieve(self, batch_id: str) -> Reply:
+        batch = self._batches.get(batch_id)
+        return _json_reply(200, self._object(batch)) if batch else _not_found("batch", batch_id)
 
     def _upload(self, request: RecordedRequest) -> Reply:
         if len(request.body) > self.max_file_bytes + 64 * 1024:
             return self._too_large()
-        fields = _multipart(request.headers.get("content-type", ""), request.body)
+        fields = multipart(request.headers.get("content-type", ""), request.body)
         if fields is None:
             return _invalid("request must be multipart/form-data with 'file' and 'purpose'")
         purpose = fields.get("purpose", (None, b""))[1].decode("utf-8", "replace")
@@ -276,9 +250,9 @@ class FakeBatches:
         unknown = set(body) - {"input_file_id", "endpoint", "completion_window", "metadata"}
         if unknown:
             return _invalid(f"property '{sorted(unknown)[0]}' is unsupported")
-        if body["endpoint"] != _ENDPOINT:
-            return _invalid(f"endpoint must be '{_ENDPOINT}'", param="endpoint")
-        hours = _window_hours(body["completion_window"])
+        if body["endpoint"] != ENDPOINT:
+            return _invalid(f"endpoint must be '{ENDPOINT}'", param="endpoint")
+        hours = window_hours(body["completion_window"])
         if hours is None:
             return _invalid(
                 "completion_window must be a duration from 24h to 7d", param="completion_window"
@@ -290,7 +264,7 @@ class FakeBatches:
                 "'batch'",
                 param="input_file_id",
             )
-        lines, errors = _validate(file.data)
+        lines, errors = validate(file.data)
         batch = _Batch(
             id=f"batch_{secrets.token_hex(13)}",
             input_file_id=file.id,
@@ -321,7 +295,7 @@ class FakeBatches:
         """The answers of the first ``done`` lines, each worked out once."""
         answers = batch.answers
         for _, body in batch.lines[len(answers) : done]:
-            answers.append(self.line_handler(body))
+            answers.append(self._answer(body))
         return answers[:done]
 
     def _object(self, batch: _Batch) -> dict[str, Any]:
@@ -338,7 +312,7 @@ class FakeBatches:
         obj: dict[str, Any] = {
             "id": batch.id,
             "object": "batch",
-            "endpoint": _ENDPOINT,
+            "endpoint": ENDPOINT,
             "errors": {"object": "list", "data": batch.errors} if batch.errors else None,
             "input_file_id": batch.input_file_id,
             "completion_window": batch.completion_window,
@@ -444,107 +418,3 @@ def _state(batch: _Batch) -> tuple[str, dict[str, float], int]:
         return "cancelling", times, done
     times["expired"] = stop
     return "expired", times, done
-
-
-def _window_hours(window: str) -> int | None:
-    unit = {"h": 1, "d": 24}.get(window[-1:])
-    number = window[:-1]
-    if unit is None or not number.isdigit():
-        return None
-    hours = int(number) * unit
-    return hours if 24 <= hours <= 168 else None
-
-
-def _validate(data: bytes) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
-    """Check an input file as Groq's validation step does: every line JSON with a unique
-    ``custom_id``, ``method: POST``, the batch's ``url`` and a ``body`` object."""
-    lines: list[tuple[str, Any]] = []
-    errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
-
-    def fail(number: int, code: str, message: str, param: str | None = None) -> None:
-        errors.append({"code": code, "line": number, "message": message, "param": param})
-
-    for number, raw in enumerate(data.splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            line = msgspec.json.decode(raw)
-        except msgspec.DecodeError:
-            fail(number, "invalid_json_line", "This line is not parseable as valid JSON.")
-            continue
-        if not isinstance(line, dict):
-            fail(number, "invalid_json_line", "This line is not a JSON object.")
-            continue
-        custom_id = line.get("custom_id")
-        if not isinstance(custom_id, str) or not custom_id:
-            fail(number, "missing_required_parameter", "custom_id is required.", "custom_id")
-        elif custom_id in seen:
-            fail(
-                number,
-                "duplicate_custom_id",
-                "The custom_id for this request is a duplicate of another request. The custom_id "
-                "parameter must be unique for each request in a batch.",
-                "custom_id",
-            )
-        elif line.get("method") != "POST":
-            fail(number, "invalid_method", "The only supported method is POST.", "method")
-        elif line.get("url") != _ENDPOINT:
-            fail(
-                number,
-                "invalid_url",
-                f"The URL provided for this request does not match the batch endpoint {_ENDPOINT}.",
-                "url",
-            )
-        elif not isinstance(line.get("body"), dict):
-            fail(number, "missing_required_parameter", "body must be a JSON object.", "body")
-        else:
-            seen.add(custom_id)
-            lines.append((custom_id, line["body"]))
-            continue
-        if isinstance(custom_id, str):
-            seen.add(custom_id)
-    if not lines and not errors:
-        errors.append(
-            {
-                "code": "empty_file",
-                "line": None,
-                "message": "The input file is empty.",
-                "param": None,
-            }
-        )
-    return lines, errors
-
-
-def _multipart(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]] | None:
-    """Parse a ``multipart/form-data`` body into ``{name: (filename, data)}``; ``None`` if it is
-    not one."""
-    kind, _, params = content_type.partition(";")
-    if kind.strip().lower() != "multipart/form-data":
-        return None
-    boundary = None
-    for param in params.split(";"):
-        key, _, value = param.strip().partition("=")
-        if key.lower() == "boundary":
-            boundary = value.strip('"')
-    if not boundary:
-        return None
-    fields: dict[str, tuple[str | None, bytes]] = {}
-    for part in body.split(b"--" + boundary.encode())[1:]:
-        if part.startswith(b"--"):
-            break
-        head, sep, data = part.partition(b"\r\n\r\n")
-        if not sep:
-            return None
-        name = filename = None
-        for header in head.decode("utf-8", "replace").split("\r\n"):
-            if header.lower().startswith("content-disposition:"):
-                for item in header.split(";")[1:]:
-                    key, _, value = item.strip().partition("=")
-                    if key == "name":
-                        name = value.strip('"')
-                    elif key == "filename":
-                        filename = value.strip('"')
-        if name is not None:
-            fields[name] = (filename, data.removesuffix(b"\r\n"))
-    return fields

@@ -157,7 +157,7 @@ async def test_request_fields_pass_through_and_none_is_not_sent(
             client,
             temperature=None,
             seed=7,
-            request={"brand_new_field": {"x": [1, 2]}, "top_p": 0.5},
+            request={"extra_body": {"brand_new_field": {"x": [1, 2]}}, "top_p": 0.5},
         )
     assert info.value.param == "brand_new_field"
     body = fake.requests[0].json

@@ -63,6 +63,8 @@ from ._fanout import gather as gather
 from ._fanout import open_fanout as open_fanout
 from ._fanout import race as race
 from ._fanout import stream_to_channel as stream_to_channel
+from ._params import ChatParams as ChatParams
+from ._params import ChatRequest as ChatRequest
 from ._ratelimit import RateLimits as RateLimits
 from ._ratelimit import parse_go_duration as parse_go_duration
 from ._sse import ServerSentEvent as ServerSentEvent
@@ -112,6 +114,8 @@ __all__ = [
     "ChatCompletionChunk",
     "ChatCompletionMessage",
     "ChatCompletionMessageToolCall",
+    "ChatParams",
+    "ChatRequest",
     "ChatStream",
     "Choice",
     "ChoiceDelta",

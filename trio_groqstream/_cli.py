@@ -24,7 +24,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 import msgspec
 import trio
@@ -33,6 +33,7 @@ from ._client import GroqClient
 from ._display import Display, choose_display
 from ._errors import AuthenticationError, ConfigurationError, GroqStreamError
 from ._fanout import FanoutEvent, open_fanout
+from ._params import ChatRequest
 from ._results import PROG, ResultLog, UsageError, result_record
 from ._version import __version__
 
@@ -251,7 +252,7 @@ class _Batch:
     async def run(self, client: GroqClient) -> None:
         """Fan the jobs out (at most ``concurrency`` at once, pausing while the rate limits say
         a window is used up) and show every event as it arrives. Ctrl-C cancels it all."""
-        requests = [job.request for job in self.jobs]
+        requests = cast("list[ChatRequest]", [job.request for job in self.jobs])
         with self.display:
             async with trio.open_nursery() as nursery:
                 if threading.current_thread() is threading.main_thread():

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -34,7 +35,17 @@ from ._errors import (
     TotalTimeout,
     UnexpectedContentTypeError,
     excerpt,
+    redact,
+    register_secret,
+    scrub_chain,
     status_error_class,
+    unregister_secret,
+)
+from ._params import (
+    EncodedRequest,
+    check_bool,
+    check_count,
+    check_stream_options,
 )
 from ._ratelimit import RateLimits, parse_retry_after
 from ._retry import backoff, is_retryable
@@ -95,16 +106,19 @@ class _BodyIterator:
 class _Secret:
     """Holds the API key so that no repr, str, log record or traceback shows it."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value", "release")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        # Every error made while this key is alive redacts it, wherever it is raised.
+        register_secret(value)
+        self.release = weakref.finalize(self, unregister_secret, value)
 
     def reveal(self) -> str:
         return self._value
 
     def redact(self, text: str) -> str:
-        return text.replace(self._value, "<redacted>") if self._value else text
+        return redact(text, self._value)
 
     def __repr__(self) -> str:
         return "'<redacted>'"
@@ -170,18 +184,37 @@ class GroqClient(trio.abc.AsyncResource):
         max_keepalive_connections: int = 100,
         allow_insecure_http: bool = False,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("GROQ_API_KEY")
-        if not key:
-            raise ConfigurationError(
-                "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "
-                "variable (keys look like gsk_...)"
-            )
-        self._key = _Secret(key)
+        from_env = api_key is None
+        key = _clean_key(
+            api_key if api_key is not None else os.environ.get("GROQ_API_KEY"), from_env
+        )
+        check_bool("allow_insecure_http", allow_insecure_http)
         url = base_url or os.environ.get("GROQ_BASE_URL") or DEFAULT_BASE_URL
+        if not isinstance(url, str):
+            raise ConfigurationError(f"base_url must be a str such as {DEFAULT_BASE_URL!r}")
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise ConfigurationError(
+                f"http_client={type(http_client).__module__}.{type(http_client).__qualname__} "
+                "is not allowed: http_client must be an httpx.AsyncClient (or None for an owned "
+                "pool); a sync httpx.Client cannot be used from trio"
+            )
+        check_count("max_keepalive_connections", max_keepalive_connections, minimum=0)
+        options = check_stream_options(
+            {
+                "connect_timeout": connect_timeout,
+                "first_chunk_timeout": first_chunk_timeout,
+                "idle_timeout": idle_timeout,
+                "total_timeout": total_timeout,
+                "max_retries": max_retries,
+                "max_retry_wait": max_retry_wait,
+                "max_event_size": max_event_size,
+            }
+        )
+        custom = _check_headers(default_headers)
         self._base_url = _check_base_url(url, allow_insecure_http=allow_insecure_http)
         self._url = self._base_url + CHAT_COMPLETIONS_PATH
         headers = _custom_headers_from_env()
-        headers.update(default_headers or {})
+        headers.update(custom)
         headers.update(
             {
                 "content-type": "application/json",
@@ -190,17 +223,8 @@ class GroqClient(trio.abc.AsyncResource):
             }
         )
         self._headers = headers
-        if max_retries < 0:
-            raise ConfigurationError("max_retries must be >= 0")
-        self.settings = StreamSettings(
-            connect_timeout=connect_timeout,
-            first_chunk_timeout=first_chunk_timeout,
-            idle_timeout=idle_timeout,
-            total_timeout=total_timeout,
-            max_retries=max_retries,
-            max_retry_wait=max_retry_wait,
-            max_event_size=max_event_size,
-        )
+        self.settings = StreamSettings(**options)  # type: ignore[arg-type]
+        self._key = _Secret(key)  # last: nothing below can fail and leave it registered
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             limits=httpx.Limits(
@@ -239,6 +263,7 @@ class GroqClient(trio.abc.AsyncResource):
             await trio.lowlevel.checkpoint()
             return
         self._closed = True
+        self._key.release()
         if self._owns_http:
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + CLOSE_TIMEOUT
@@ -248,12 +273,11 @@ class GroqClient(trio.abc.AsyncResource):
 
     def _settings_for(self, **overrides: object) -> StreamSettings:
         """The client's settings with any given (not-missing) override applied."""
-        fields = {name: value for name, value in overrides.items() if value is not MISSING}
+        fields = check_stream_options(
+            {name: value for name, value in overrides.items() if value is not MISSING}
+        )
         if not fields:
             return self.settings
-        unknown = set(fields) - set(StreamSettings.__dataclass_fields__)
-        if unknown:
-            raise ConfigurationError(f"unknown stream option(s): {', '.join(sorted(unknown))}")
         merged = {**self.settings.__dict__, **fields}
         return StreamSettings(**merged)
 
@@ -286,20 +310,43 @@ class GroqClient(trio.abc.AsyncResource):
 
         The response is a 2xx ``text/event-stream``; the caller must close it. Anything else is
         read (boundedly), closed and raised as a typed error. httpx errors are translated here.
+        A request checked by :func:`check_request` brings its own ``extra_headers`` and
+        ``extra_query``. Redirects are never followed, even by a borrowed client that would:
+        a redirect could carry the prompt (and, to the same host, the key) over plain http.
         """
         if self._closed:
             raise ConfigurationError("this GroqClient is closed; open a new one")
         timeout = httpx.Timeout(
             connect=connect_timeout, read=None, write=connect_timeout, pool=None
         )
-        request = self._http.build_request(
-            "POST", self._url, content=body, headers=self._headers, timeout=timeout
-        )
+        headers = self._headers
+        params: dict[str, str] | None = None
+        if isinstance(body, EncodedRequest):
+            if body.headers:
+                headers = {**headers, **{k.lower(): v for k, v in body.headers.items()}}
+            params = body.params or None
+        try:
+            request = self._http.build_request(
+                "POST", self._url, content=body, headers=headers, params=params, timeout=timeout
+            )
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # an unsendable header
+            raise ConfigurationError(
+                self._key.redact(
+                    f"the request cannot be built: {exc}; check extra_headers, "
+                    "extra_query and default_headers"
+                )
+            ) from None
         request.stream = _Body(body)
         # Added last and kept nowhere else, so no repr of this client can show it.
         request.headers["authorization"] = f"Bearer {self._key.reveal()}"
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+        except httpx.LocalProtocolError as exc:
+            # Our own request broke HTTP (a header h11 refuses): sending again cannot help.
+            scrub_chain(exc, self._key.reveal())
+            raise ConfigurationError(
+                self._key.redact(f"the request could not be sent: {exc}; check the headers")
+            ) from exc
         except httpx.ConnectTimeout as exc:
             raise ConnectTimeout(connect_timeout or 0.0) from exc
         except httpx.TimeoutException as exc:
@@ -309,6 +356,7 @@ class GroqClient(trio.abc.AsyncResource):
         except httpx.UnsupportedProtocol as exc:
             raise ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}") from exc
         except httpx.HTTPError as exc:
+            scrub_chain(exc, self._key.reveal())
             raise APIConnectionError(
                 self._key.redact(
                     f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
@@ -350,6 +398,14 @@ class GroqClient(trio.abc.AsyncResource):
         # A 429's retry-after (and any x-ratelimit-* it carries) is what the budget most needs.
         self._observe_rate_limits(headers)
         cls = status_error_class(response.status_code)
+        if 300 <= response.status_code < 400:
+            # Never followed (see _open_response); say where it pointed so base_url can be fixed.
+            location = headers.get("location", "(no location)")
+            message = (
+                f"the server redirected the request to {location}; redirects are not followed "
+                f"(they could carry the prompt or the key elsewhere): set base_url to the final "
+                f"address"
+            )
         return cls(
             message or response.reason_phrase or "no message",
             status_code=response.status_code,
@@ -538,6 +594,55 @@ async def _read_bounded(response: httpx.Response, limit: int, *, strict: bool = 
     finally:
         await close_response(response, iterator)
     return b"".join(parts)[:limit]
+
+
+def _clean_key(value: object, from_env: bool) -> str:
+    """Strip the whitespace a key read from a file or a CRLF ``.env`` brings; refuse a key that
+    still holds whitespace or control characters (never echoing it)."""
+    source = "$GROQ_API_KEY" if from_env else "api_key"
+    if value is not None and not isinstance(value, str):
+        raise ConfigurationError(f"{source} must be a str, not {type(value).__name__}")
+    key = (value or "").strip()
+    if not key:
+        raise ConfigurationError(
+            "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "
+            "variable (keys look like gsk_...)"
+        )
+    bad = next((ch for ch in key if ch.isspace() or not ch.isprintable()), None)
+    if bad is not None:
+        kind = "whitespace" if bad.isspace() else "a control character"
+        raise ConfigurationError(
+            f"the API key from {source} contains {kind} (U+{ord(bad):04X}) inside it, so it "
+            "cannot be sent in a header; copy the key again (keys look like gsk_...)"
+        )
+    return key
+
+
+def _check_headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(
+            f"default_headers must be a mapping of header names to values, not "
+            f"{type(headers).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError(
+                f"default_headers[{name!r}]: header names and values must be str"
+            )
+        if any(ch in name + value for ch in "\r\n\0") or not name.strip() or ":" in name:
+            raise ConfigurationError(
+                f"default_headers[{name!r}]: a header name must be a token and a value may "
+                "not hold CR, LF or NUL"
+            )
+        if name.lower() == "authorization":
+            raise ConfigurationError(
+                "default_headers may not set authorization: pass the key as api_key="
+            )
+        checked[name.lower()] = value
+    return checked
 
 
 def _custom_headers_from_env() -> dict[str, str]:

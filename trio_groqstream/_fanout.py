@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, Literal, NoReturn, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast, overload
 
 import msgspec
 import trio
@@ -26,12 +26,26 @@ import trio
 from ._accumulate import Accumulator
 from ._client import GroqClient
 from ._errors import ConfigurationError, GroqStreamError
+from ._params import (
+    CALL_OPTIONS,
+    CallOptions,
+    ChannelParams,
+    ChatRequest,
+    check_bool,
+    check_choice,
+    check_count,
+    check_requests,
+    check_stream_options,
+)
 from ._pump import Batch, Pump, StreamMetrics, raise_single, reraise
 from ._stream import MAX_BATCH, Coalescer, prepare
 from ._wire import ChatCompletion, ChatCompletionChunk
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FanoutEvent",
@@ -166,7 +180,7 @@ class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
 
 async def _launch(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     nursery: trio.Nursery,
     limiter: trio.CapacityLimiter,
     worker: Callable[[int, Request], Awaitable[None]],
@@ -199,22 +213,31 @@ async def _run_worker(
         limiter.release_on_behalf_of(token)
 
 
-_STREAM_OPTIONS = frozenset(
-    {"connect_timeout", "first_chunk_timeout", "idle_timeout", "total_timeout", "max_retries"}
-)
+_STREAM_OPTIONS = frozenset(CALL_OPTIONS)
 
 
-def _check(max_concurrency: int, on_error: str, stream_options: Mapping[str, object]) -> None:
-    unknown = set(stream_options) - _STREAM_OPTIONS
-    if unknown:
+def _check(
+    max_concurrency: int,
+    on_error: str,
+    stream_options: Mapping[str, object],
+    requests: object = (),
+    *,
+    buffer: int = 1,
+    limiter: object = None,
+    respect_rate_limits: object = True,
+) -> None:
+    """Check every option, and the requests of a list (an iterator is checked as it is
+    consumed), when the call is made: a mistake raises before any request starts."""
+    check_stream_options(stream_options)
+    check_count("max_concurrency", max_concurrency, minimum=1)
+    check_choice("on_error", on_error, ("raise", "collect"))
+    check_count("buffer", buffer, minimum=1)
+    check_bool("respect_rate_limits", respect_rate_limits)
+    if limiter is not None and not isinstance(limiter, trio.CapacityLimiter):
         raise ConfigurationError(
-            f"unknown option(s) {', '.join(sorted(unknown))}; request fields belong in the "
-            f"request mappings, and the stream options are {', '.join(sorted(_STREAM_OPTIONS))}"
+            f"limiter={limiter!r} is not allowed: limiter must be a trio.CapacityLimiter or None"
         )
-    if max_concurrency < 1:
-        raise ConfigurationError("max_concurrency must be at least 1")
-    if on_error not in ("raise", "collect"):
-        raise ConfigurationError(f"on_error must be 'raise' or 'collect', not {on_error!r}")
+    check_requests(requests)
 
 
 def _limiter_for(
@@ -226,14 +249,14 @@ def _limiter_for(
 @asynccontextmanager
 async def open_fanout(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     on_error: OnError = "raise",
     buffer: int = DEFAULT_FANOUT_BUFFER,
     limiter: trio.CapacityLimiter | None = None,
     respect_rate_limits: bool = True,
-    **stream_options: Any,
+    **stream_options: Unpack[CallOptions],
 ) -> AsyncIterator[FanoutStream]:
     """Stream many completions at once and merge their events into one flow.
 
@@ -251,11 +274,24 @@ async def open_fanout(
         respect_rate_limits: before starting a request, wait while the client's latest
             ``x-ratelimit-*`` headers say a window is used up, instead of firing into 429s.
         stream_options: ``connect_timeout``, ``first_chunk_timeout``, ``idle_timeout``,
-            ``total_timeout`` and ``max_retries`` for every stream (see :func:`open_stream`).
+            ``total_timeout``, ``max_retries``, ``max_retry_wait`` and ``max_event_size`` for
+            every stream (see :func:`open_stream`).
+
+    Every option, and every request of a list, is checked when the call is made; a request
+    from an iterator is checked as it is taken. A mistake raises :class:`ConfigurationError`
+    naming ``requests[index].field``.
 
     Leaving the block early, or cancelling it, cancels every request and closes every connection.
     """
-    _check(max_concurrency, on_error, stream_options)
+    _check(
+        max_concurrency,
+        on_error,
+        stream_options,
+        requests,
+        buffer=buffer,
+        limiter=limiter,
+        respect_rate_limits=respect_rate_limits,
+    )
     requests = list(requests)
     send, receive = trio.open_memory_channel[_Batch](buffer)
     queue = Coalescer(send, max_batch=MAX_BATCH)
@@ -272,7 +308,7 @@ async def open_fanout(
 
         pump: Pump | None = None
         try:
-            pump = Pump(client, *prepare(client, request, stream_options), sink)
+            pump = Pump(client, *prepare(client, request, stream_options, index), sink)
             await pump.run()
             last = FanoutEvent(index=index, completion=acc.snapshot(), metrics=pump.metrics)
         except GroqStreamError as exc:
@@ -355,6 +391,7 @@ async def _complete(
     stream_options: Mapping[str, Any],
     *,
     on_done: Callable[[ChatCompletion], None] | None = None,
+    index: int | None = None,
 ) -> ChatCompletion:
     """Run one request to its end with no channel and no second task: chunks fold straight into
     the completion. ``on_done`` hears of it at ``[DONE]``, before the body's short drain."""
@@ -369,7 +406,9 @@ async def _complete(
             on_done(acc.snapshot())
 
     try:
-        await Pump(client, *prepare(client, request, stream_options), sink, on_done=done).run()
+        await Pump(
+            client, *prepare(client, request, stream_options, index), sink, on_done=done
+        ).run()
     except GroqStreamError as exc:
         _attach_partial(exc, acc)
         raise
@@ -379,38 +418,38 @@ async def _complete(
 @overload
 async def gather(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     *,
     max_concurrency: int = ...,
     on_error: Literal["raise"] = ...,
     limiter: trio.CapacityLimiter | None = ...,
     respect_rate_limits: bool = ...,
-    **stream_options: Any,
+    **stream_options: Unpack[CallOptions],
 ) -> list[ChatCompletion]: ...
 
 
 @overload
 async def gather(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     *,
     max_concurrency: int = ...,
     on_error: Literal["collect"],
     limiter: trio.CapacityLimiter | None = ...,
     respect_rate_limits: bool = ...,
-    **stream_options: Any,
+    **stream_options: Unpack[CallOptions],
 ) -> list[Result]: ...
 
 
 async def gather(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     on_error: OnError = "raise",
     limiter: trio.CapacityLimiter | None = None,
     respect_rate_limits: bool = True,
-    **stream_options: Any,
+    **stream_options: Unpack[CallOptions],
 ) -> list[ChatCompletion] | list[Result]:
     """Run many completions concurrently; return them in request order.
 
@@ -418,7 +457,14 @@ async def gather(
     ``ExceptionGroup`` of the failures is raised; with ``"collect"`` a failed request's slot holds
     its error instead of a :class:`ChatCompletion`.
     """
-    _check(max_concurrency, on_error, stream_options)
+    _check(
+        max_concurrency,
+        on_error,
+        stream_options,
+        requests,
+        limiter=limiter,
+        respect_rate_limits=respect_rate_limits,
+    )
     requests = list(requests)
     if not requests:
         await trio.lowlevel.checkpoint()
@@ -428,7 +474,7 @@ async def gather(
 
     async def worker(index: int, request: Request) -> None:
         try:
-            results[index] = await _complete(client, request, stream_options)
+            results[index] = await _complete(client, request, stream_options, index=index)
         except GroqStreamError as exc:
             if on_error == "raise":
                 raise
@@ -445,7 +491,7 @@ async def gather(
 
 
 async def race(
-    client: GroqClient, requests: Iterable[Request], **stream_options: Any
+    client: GroqClient, requests: Iterable[ChatRequest], **stream_options: Unpack[CallOptions]
 ) -> tuple[int, ChatCompletion]:
     """Send every request at once; return ``(index, completion)`` of the first to finish.
 
@@ -453,7 +499,7 @@ async def race(
     against tail latency (the same prompt to two models, or twice to one). Failures are tolerated
     while another request can still win; if all fail, an ``ExceptionGroup`` of them is raised.
     """
-    _check(1, "raise", stream_options)
+    _check(1, "raise", stream_options, requests)
     requests = list(requests)
     if not requests:
         raise ConfigurationError("race() needs at least one request")
@@ -468,7 +514,7 @@ async def race(
                 cancel_scope.cancel()  # at [DONE]: the losers go now, not after our drain
 
         try:
-            await _complete(client, request, stream_options, on_done=won)
+            await _complete(client, request, stream_options, on_done=won, index=index)
         except GroqStreamError as exc:
             errors.append(exc)
 
@@ -486,7 +532,7 @@ async def stream_to_channel(
     /,
     *,
     task_status: trio.TaskStatus[dict[str, str]] = trio.TASK_STATUS_IGNORED,
-    **request: Any,
+    **params: Unpack[ChannelParams],
 ) -> ChatCompletion:
     """Stream one completion into a channel you own, from a task in your own nursery.
 
@@ -495,6 +541,13 @@ async def stream_to_channel(
     itself. Chunks are then sent one by one; ``send_channel`` is closed when the stream ends, for
     any reason, so give each producer its own ``send.clone()`` when several share one channel.
     Returns the accumulated completion. If the receiver goes away, the stream stops quietly.
+
+    Args:
+        client: the client to send through.
+        send_channel: where the chunks go; closed when the stream ends.
+        task_status: given by ``nursery.start``.
+        params: the request fields (as for :func:`open_stream`) and the per-call options
+            (``connect_timeout``, ..., ``max_event_size``), all checked before anything is sent.
     """
     acc = Accumulator()
 
@@ -503,6 +556,7 @@ async def stream_to_channel(
             acc.add(chunk)
             await send_channel.send(chunk)
 
+    request = cast("dict[str, Any]", params)
     options = {name: request.pop(name) for name in _STREAM_OPTIONS & request.keys()}
     try:
         pump = Pump(client, *prepare(client, request, options), sink)

@@ -230,14 +230,18 @@ async def test_fetch_before_the_end_is_refused(client: tgs.GroqClient, fake: Fak
 @pytest.mark.parametrize(
     ("bad", "match"),
     [
-        ([*requests(2), {"messages": [{"role": "user", "content": "x"}]}], "request 2.*'model'"),
-        ([{"model": "m"}], "request 0.*'messages'"),
-        (["just a prompt"], "request 0: expected a mapping"),
+        ([*requests(2), {"messages": [{"role": "user", "content": "x"}]}], r"requests\[2\]\.model"),
+        ([{"model": "m"}], r"requests\[0\]\.messages"),
+        (["just a prompt"], r"requests\[0\] must be a mapping"),
+        (requests(1, temprature=0.2), "temperature"),
+        (requests(1, n=2), r"requests\[0\]\.n"),
+        (requests(1, extra_headers={"x-a": "1"}), "cannot travel in a batch"),
+        ({"model": "m", "messages": []}, "iterable of request mappings"),
         ([], "at least one request"),
     ],
 )
 async def test_bad_requests_are_refused_before_sending(
-    client: tgs.GroqClient, fake: FakeGroq, bad: list[Any], match: str
+    client: tgs.GroqClient, fake: FakeGroq, bad: Any, match: str
 ) -> None:
     with pytest.raises(tgs.ConfigurationError, match=match):
         await tgs.run_batch(client, bad)

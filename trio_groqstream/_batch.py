@@ -42,6 +42,8 @@ from ._batch_wire import (
 )
 from ._client import CLOSE_TIMEOUT, GroqClient
 from ._errors import ConfigurationError, GroqStreamError, StreamProtocolError
+from ._params import check_request
+from ._params import check_requests as check_requests_argument
 from ._wire import ChatCompletion
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -247,23 +249,25 @@ async def cancel_batch(client: GroqClient, batch_id: str) -> BatchJob:
 # --- the workflow --------------------------------------------------------------------------------
 
 
-def check_requests(requests: Iterable[Request]) -> list[Request]:
-    """Check every request as the streaming path does, before anything is sent; errors name the
-    request's index."""
-    checked: list[Request] = []
+def check_requests(requests: Iterable[Request]) -> list[dict[str, Any]]:
+    """Check every request exactly as the streaming path does (:func:`check_request`), before
+    anything is sent; return the bodies a batch's lines carry (``extra_body`` merged, no
+    ``stream``). Errors name the request's index and the field."""
+    check_requests_argument(requests)
+    bodies: list[dict[str, Any]] = []
     for index, request in enumerate(requests):
-        if not isinstance(request, Mapping):
+        encoded = check_request(request, index)
+        if encoded.headers or encoded.params:
             raise ConfigurationError(
-                f"request {index}: expected a mapping (a chat completions body), not "
-                f"{type(request).__name__}"
+                f"requests[{index}]: extra_headers and extra_query cannot travel in a batch "
+                "(its lines are bodies only); put the fields in the body or extra_body"
             )
-        for field in ("model", "messages"):
-            if request.get(field) is None:
-                raise ConfigurationError(f"request {index}: the request needs {field!r}")
-        checked.append(request)
-    if not checked:
+        body: dict[str, Any] = msgspec.json.decode(encoded)
+        body.pop("stream", None)
+        bodies.append(body)
+    if not bodies:
         raise ConfigurationError("a batch needs at least one request")
-    return checked
+    return bodies
 
 
 async def submit_batch(

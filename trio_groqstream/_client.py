@@ -494,14 +494,16 @@ class GroqClient(trio.abc.AsyncResource):
             request.headers["content-length"] = str(len(content))
         request.headers["authorization"] = f"Bearer {self._key.reveal()}"
         try:
-            response = await self._http.send(request, stream=True)
+            response = await self._http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
+            scrub_chain(exc, self._key.reveal())
             raise self._connection_error(exc, connect) from exc
         try:
             if not 200 <= response.status_code < 300:
                 raise await self._status_error(response)
             body = await _read_bounded(response, max_bytes + 1, strict=True)
         except httpx.HTTPError as exc:
+            scrub_chain(exc, self._key.reveal())
             raise self._connection_error(exc, connect) from exc
         finally:
             await close_response(response)

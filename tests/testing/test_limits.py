@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -189,13 +190,17 @@ async def test_the_library_sees_the_limits(socket_clock: trio.testing.MockClock)
     ):
         fake.push(text_reply("first"))
         with trio.fail_after(60):
-            async with tgs.open_stream(client, model=MODEL, messages=CHAT["messages"]) as stream:
+            async with tgs.open_stream(
+                client, model=MODEL, messages=cast("Any", CHAT["messages"])
+            ) as stream:
                 async for _ in stream:
                     pass
             assert stream.rate_limits.remaining_requests == 0
             assert stream.rate_limits.reset_requests == pytest.approx(3600)
             with pytest.raises(tgs.RateLimitError) as info:
-                async with tgs.open_stream(client, model=MODEL, messages=CHAT["messages"]):
+                async with tgs.open_stream(
+                    client, model=MODEL, messages=cast("Any", CHAT["messages"])
+                ):
                     pass  # pragma: no cover
     assert info.value.status_code == 429
     assert fake.pending_replies == 0

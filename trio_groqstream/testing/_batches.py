@@ -165,13 +165,15 @@ class FakeBatches:
         """Serve the files and batches endpoints through ``router``."""
         router.add("POST", FILES_PATH, lambda request, _: self._upload(request))
         router.add("GET", FILES_PATH, lambda request, _: self._file_list())
-        router.add("GET", FILES_PATH + "/{id}", lambda _, p: self._file(p["id"], delete=False))
-        router.add("DELETE", FILES_PATH + "/{id}", lambda _, p: self._file(p["id"], delete=True))
-        router.add("GET", FILES_PATH + "/{id}/content", lambda _, p: self._content(p["id"]))
+        file = FILES_PATH + "/{file_id}"
+        router.add("GET", file, lambda _, p: self._file(p["file_id"], delete=False))
+        router.add("DELETE", file, lambda _, p: self._file(p["file_id"], delete=True))
+        router.add("GET", file + "/content", lambda _, p: self._content(p["file_id"]))
         router.add("POST", BATCHES_PATH, lambda request, _: self._create(request))
         router.add("GET", BATCHES_PATH, lambda request, _: self._batch_list())
-        router.add("GET", BATCHES_PATH + "/{id}", lambda _, p: self._retrieve(p["id"]))
-        router.add("POST", BATCHES_PATH + "/{id}/cancel", lambda _, p: self._cancel(p["id"]))
+        batch = BATCHES_PATH + "/{batch_id}"
+        router.add("GET", batch, lambda _, p: self._retrieve(p["batch_id"]))
+        router.add("POST", batch + "/cancel", lambda _, p: self._cancel(p["batch_id"]))
 
     def _answer(self, body: Any) -> LineAnswer:
         if self.line_handler is not None:

@@ -326,6 +326,8 @@ def _body_or_error(request: Request, index: int) -> bytes:
 
 
 _STREAM_OPTIONS = frozenset(CALL_OPTIONS)
+#: What a limiter must do: a ``trio.CapacityLimiter``, or a wrapper around one (the CLI counts).
+_LIMITER_METHODS = ("acquire_on_behalf_of", "release_on_behalf_of")
 
 
 def _check(
@@ -345,7 +347,10 @@ def _check(
     check_choice("on_error", on_error, ("raise", "collect"))
     check_count("buffer", buffer, minimum=1)
     check_bool("respect_rate_limits", respect_rate_limits)
-    if limiter is not None and not isinstance(limiter, trio.CapacityLimiter):
+    if limiter is not None and not (
+        isinstance(limiter, trio.CapacityLimiter)
+        or all(callable(getattr(limiter, m, None)) for m in _LIMITER_METHODS)
+    ):
         raise ConfigurationError(
             f"limiter={limiter!r} is not allowed: limiter must be a trio.CapacityLimiter or None"
         )

@@ -59,7 +59,7 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"failed", "completed", "expired",
 BatchResult = ChatCompletion | GroqStreamError
 
 
-class _Obj(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class _Obj(msgspec.Struct, frozen=True, kw_only=True):
     """Base of the Batch API's objects: immutable, keyword-only, unknown fields ignored."""
 
 

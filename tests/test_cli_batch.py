@@ -7,6 +7,7 @@ the fake's default timing: a few prompts finish within a second.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -14,11 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from trio_groqstream._cli import main
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
 
@@ -55,9 +58,37 @@ def fake_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
             process.stdout.close()
 
 
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def inproc(
+    fake_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Runner:
+    """Like :func:`run`, but in this process (so coverage sees it): ``main(argv)`` with the
+    environment and stdin patched, stdout and stderr captured."""
+
+    def call(
+        env: Mapping[str, str], *args: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        for name in ("GROQ_API_KEY", "GROQ_BASE_URL", "TRIO_GROQSTREAM_STATE_DIR"):
+            if name in env:
+                monkeypatch.setenv(name, env[name])
+            else:
+                monkeypatch.delenv(name, raising=False)
+        wrapper = io.TextIOWrapper(io.BytesIO((stdin or "").encode()))
+        monkeypatch.setattr(sys, "stdin", wrapper)
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return call
+
+
 def run(
     env: Mapping[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """The real console script, in a subprocess."""
     assert SCRIPT is not None
     return subprocess.run(
         [SCRIPT, *args],
@@ -71,8 +102,10 @@ def run(
     )
 
 
-def submit(env: Mapping[str, str], *args: str, stdin: str | None = None) -> str:
-    done = run(env, "batch", "submit", *args, stdin=stdin)
+def submit(
+    env: Mapping[str, str], *args: str, stdin: str | None = None, runner: Runner | None = None
+) -> str:
+    done = (runner or run)(env, "batch", "submit", *args, stdin=stdin)
     assert done.returncode == 0, done.stderr
     batch_id = done.stdout.splitlines()[-1]
     assert BATCH_ID.match(batch_id), done.stdout
@@ -106,13 +139,15 @@ def test_submit_status_fetch(fake_env: dict[str, str], tmp_path: Path) -> None:
     assert whole["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
 
 
-def test_results_match_the_streaming_run(fake_env: dict[str, str], tmp_path: Path) -> None:
+def test_results_match_the_streaming_run(
+    fake_env: dict[str, str], inproc: Runner, tmp_path: Path
+) -> None:
     prompts = tmp_path / "same.txt"
     prompts.write_text("one\ntwo\nthree\n")
     streamed = tmp_path / "streamed.jsonl"
-    done = run(fake_env, "-i", str(prompts), "-o", str(streamed), "--plain")
+    done = inproc(fake_env, "-i", str(prompts), "-o", str(streamed), "--plain")
     assert done.returncode == 0, done.stderr
-    batch_id = submit(fake_env, "-i", str(prompts))
+    batch_id = submit(fake_env, "-i", str(prompts), runner=inproc)
     batched = tmp_path / "batched.jsonl"
     assert (
         run(
@@ -127,43 +162,51 @@ def test_results_match_the_streaming_run(fake_env: dict[str, str], tmp_path: Pat
         {k: r[k] for k in keep} for r in b
     ]
     # Interchangeable: the streaming run resumes from the batch's results and runs nothing.
-    resumed = run(fake_env, "-i", str(prompts), "-o", str(batched), "--resume", "--plain")
+    resumed = inproc(fake_env, "-i", str(prompts), "-o", str(batched), "--resume", "--plain")
     assert resumed.returncode == 0, resumed.stderr
     assert len(records(batched)) == 3
 
 
-def test_a_second_submit_is_refused_unless_forced(fake_env: dict[str, str], tmp_path: Path) -> None:
+def test_a_second_submit_is_refused_unless_forced(
+    fake_env: dict[str, str], inproc: Runner, tmp_path: Path
+) -> None:
     prompts = tmp_path / "twice.txt"
     prompts.write_text("only once\n")
-    first = submit(fake_env, "-i", str(prompts))
-    again = run(fake_env, "batch", "submit", "-i", str(prompts))
+    first = submit(fake_env, "-i", str(prompts), runner=inproc)
+    again = inproc(fake_env, "batch", "submit", "-i", str(prompts))
     assert again.returncode == 2
     assert first in again.stderr
     assert "--force" in again.stderr
     assert again.stdout == ""
-    second = submit(fake_env, "-i", str(prompts), "--force")
+    second = submit(fake_env, "-i", str(prompts), "--force", runner=inproc)
     assert second != first
     assert json.loads((tmp_path / "twice.txt.batch").read_text())["batch_id"] == second
     prompts.write_text("only once\nand a new one\n")  # a changed input is a new job
-    assert submit(fake_env, "-i", str(prompts)) not in (first, second)
+    assert submit(fake_env, "-i", str(prompts), runner=inproc) not in (first, second)
 
 
-def test_stdin_and_prompts_are_recorded_in_the_state_dir(fake_env: dict[str, str]) -> None:
-    submit(fake_env, "--format", "text", stdin="from stdin\n")
-    again = run(fake_env, "batch", "submit", "--format", "text", stdin="from stdin\n")
+def test_stdin_and_prompts_are_recorded_in_the_state_dir(
+    fake_env: dict[str, str], inproc: Runner
+) -> None:
+    submit(fake_env, "--format", "text", stdin="from stdin\n", runner=inproc)
+    again = inproc(fake_env, "batch", "submit", "--format", "text", stdin="from stdin\n")
     assert again.returncode == 2
     assert "already submitted" in again.stderr
-    submit(fake_env, "an argument prompt")
-    assert run(fake_env, "batch", "submit", "an argument prompt").returncode == 2
+    submit(fake_env, "an argument prompt", runner=inproc)
+    assert inproc(fake_env, "batch", "submit", "an argument prompt").returncode == 2
     assert len(list(Path(fake_env["TRIO_GROQSTREAM_STATE_DIR"]).glob("*.batch"))) == 2
 
 
-def test_failed_lines_are_records_with_errors(fake_env: dict[str, str], tmp_path: Path) -> None:
+def test_failed_lines_are_records_with_errors(
+    fake_env: dict[str, str], inproc: Runner, tmp_path: Path
+) -> None:
     lines = tmp_path / "mixed.jsonl"
     lines.write_text('{"prompt": "fine"}\n{"prompt": "lost", "model": "no-such-model"}\n')
-    batch_id = submit(fake_env, "-i", str(lines))
+    batch_id = submit(fake_env, "-i", str(lines), runner=inproc)
     out = tmp_path / "out.jsonl"
-    fetched = run(fake_env, "batch", "fetch", batch_id, "-o", str(out), "--wait", "--poll", "0.05")
+    fetched = inproc(
+        fake_env, "batch", "fetch", batch_id, "-o", str(out), "--wait", "--poll", "0.05"
+    )
     assert fetched.returncode == 1
     ok, lost = records(out)
     assert ok["error"] is None
@@ -171,57 +214,61 @@ def test_failed_lines_are_records_with_errors(fake_env: dict[str, str], tmp_path
     assert "no-such-model" in lost["error"]["message"]
 
 
-def test_cancel(fake_env: dict[str, str], tmp_path: Path) -> None:
+def test_cancel(fake_env: dict[str, str], inproc: Runner, tmp_path: Path) -> None:
     many = tmp_path / "many.txt"
     many.write_text("".join(f"prompt {i}\n" for i in range(300)))  # 3 s of fake work
-    batch_id = submit(fake_env, "-i", str(many))
-    cancelled = run(fake_env, "batch", "cancel", batch_id)
+    batch_id = submit(fake_env, "-i", str(many), runner=inproc)
+    cancelled = inproc(fake_env, "batch", "cancel", batch_id)
     assert cancelled.returncode == 0, cancelled.stderr
     assert cancelled.stdout.split()[0] in ("cancelling", "cancelled")
     out = tmp_path / "partial.jsonl"
-    fetched = run(fake_env, "batch", "fetch", batch_id, "-o", str(out), "--wait", "--poll", "0.05")
+    fetched = inproc(
+        fake_env, "batch", "fetch", batch_id, "-o", str(out), "--wait", "--poll", "0.05"
+    )
     assert fetched.returncode == 1  # most requests never ran
     got = records(out)
     assert len(got) == 300
     assert {r["error"]["type"] for r in got if r["error"]} == {"BatchRequestError"}
-    again = run(fake_env, "batch", "cancel", batch_id)
+    again = inproc(fake_env, "batch", "cancel", batch_id)
     assert again.returncode == 1
     assert "cancelled" in again.stderr
 
 
-def test_failures_exit_non_zero(fake_env: dict[str, str], tmp_path: Path) -> None:
-    unknown = run(fake_env, "batch", "status", "batch_nope")
+def test_failures_exit_non_zero(fake_env: dict[str, str], inproc: Runner, tmp_path: Path) -> None:
+    unknown = inproc(fake_env, "batch", "status", "batch_nope")
     assert unknown.returncode == 1
     assert "404" in unknown.stderr
-    no_key = run({k: v for k, v in fake_env.items() if k != "GROQ_API_KEY"}, "batch", "status", "b")
+    no_key = inproc(
+        {k: v for k, v in fake_env.items() if k != "GROQ_API_KEY"}, "batch", "status", "b"
+    )
     assert no_key.returncode == 1
     assert "GROQ_API_KEY" in no_key.stderr
-    wrong_key = run(fake_env | {"GROQ_API_KEY": "gsk_wrong"}, "batch", "status", "batch_x")
+    wrong_key = inproc(fake_env | {"GROQ_API_KEY": "gsk_wrong"}, "batch", "status", "batch_x")
     assert wrong_key.returncode == 1
     assert "gsk_wrong" not in wrong_key.stderr + wrong_key.stdout
-    assert run(fake_env, "batch").returncode == 2
-    assert run(fake_env, "batch", "fetch", "batch_x").returncode == 2  # no -o
+    assert inproc(fake_env, "batch").returncode == 2
+    assert inproc(fake_env, "batch", "fetch", "batch_x").returncode == 2  # no -o
     existing = tmp_path / "notes.txt"
     existing.write_text("mine\n")
-    refused = run(fake_env, "batch", "fetch", "batch_x", "-o", str(existing))
+    refused = inproc(fake_env, "batch", "fetch", "batch_x", "-o", str(existing))
     assert refused.returncode == 2
     assert existing.read_text() == "mine\n"
-    bad = run(fake_env, "batch", "submit", "--completion-window", "1h", "a prompt")
+    bad = inproc(fake_env, "batch", "submit", "--completion-window", "1h", "a prompt")
     assert bad.returncode == 2
     assert "completion_window" in bad.stderr
     bad_line = tmp_path / "bad.jsonl"
     bad_line.write_text('{"prompt": "x", "temprature": 1}\n')
-    refused_line = run(fake_env, "batch", "submit", "-i", str(bad_line))
+    refused_line = inproc(fake_env, "batch", "submit", "-i", str(bad_line))
     assert refused_line.returncode == 2
     assert "temperature" in refused_line.stderr
     assert not (tmp_path / "bad.jsonl.batch").exists()
 
 
-def test_fetch_before_the_end(fake_env: dict[str, str], tmp_path: Path) -> None:
+def test_fetch_before_the_end(fake_env: dict[str, str], inproc: Runner, tmp_path: Path) -> None:
     many = tmp_path / "slow.txt"
     many.write_text("".join(f"p{i}\n" for i in range(300)))
-    batch_id = submit(fake_env, "-i", str(many))
-    early = run(fake_env, "batch", "fetch", batch_id, "-o", str(tmp_path / "early.jsonl"))
+    batch_id = submit(fake_env, "-i", str(many), runner=inproc)
+    early = inproc(fake_env, "batch", "fetch", batch_id, "-o", str(tmp_path / "early.jsonl"))
     assert early.returncode == 1
     assert "--wait" in early.stderr
-    run(fake_env, "batch", "cancel", batch_id)
+    inproc(fake_env, "batch", "cancel", batch_id)

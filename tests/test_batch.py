@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -20,7 +20,7 @@ import trio.testing
 
 import trio_groqstream as tgs
 from trio_groqstream import _batch, _batch_wire
-from trio_groqstream.testing import FAKE_API_KEY, FakeGroq
+from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, RecordedRequest, Reply, Stall
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -69,6 +69,9 @@ async def test_run_batch_returns_completions_in_request_order(
     assert completed == sorted(completed)
     assert completed[-1] == 7
     # The lines went up without "stream" and with the library's custom ids.
+    with trio.fail_after(5):
+        await fake.wait_idle()
+    assert fake.stats().closed_by_client == 0  # every response read to its end and closed
     upload = next(r for r in fake.requests if r.path == "/openai/v1/files")
     assert b'"stream"' not in upload.body
     assert b'"custom_id":"request-6"' in upload.body
@@ -151,6 +154,26 @@ async def test_cancelling_the_wait_cancels_the_batch(
     results = await tgs.fetch_batch_results(client, final, 5, on_error="collect")
     codes = [getattr(r, "code", "ok") for r in results]
     assert "batch_cancelled" in codes
+
+
+async def test_cancelled_mid_poll_hangs_up_then_cancels_the_batch(
+    client: tgs.GroqClient, fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    def stalled(request: RecordedRequest, params: Mapping[str, str]) -> Reply:
+        return Reply(status=200, before_headers=(Stall(),), chunked=False)
+
+    fake.route("GET", "/openai/v1/batches/{batch_id}", stalled)  # every poll hangs
+    ids: list[str] = []
+    with trio.move_on_after(30) as scope:
+        await tgs.run_batch(client, requests(2), on_progress=lambda j: ids.append(j.id), **FAST)
+    assert scope.cancelled_caught
+    with trio.fail_after(5):
+        await fake.wait_idle()
+    assert fake.stats().closed_by_client == 1  # the hanging poll's connection was closed
+    assert (fake.requests[-1].method, fake.requests[-1].path) == (
+        "POST",
+        f"/openai/v1/batches/{ids[0]}/cancel",
+    )
 
 
 async def test_cancel_on_exit_false_leaves_the_batch_running(

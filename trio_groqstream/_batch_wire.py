@@ -69,7 +69,7 @@ class FileObject(_Obj, frozen=True):
     id: str = ""
     object: str = "file"
     bytes: int | None = None
-    created_at: int | None = None
+    created_at: int | float | None = None
     filename: str | None = None
     purpose: str | None = None
 
@@ -117,15 +117,15 @@ class BatchJob(_Obj, frozen=True):
     errors: BatchErrors | None = None
     request_counts: BatchRequestCounts | None = None
     metadata: dict[str, Any] | None = None
-    created_at: int = 0
-    in_progress_at: int | None = None
-    expires_at: int | None = None
-    finalizing_at: int | None = None
-    completed_at: int | None = None
-    failed_at: int | None = None
-    expired_at: int | None = None
-    cancelling_at: int | None = None
-    cancelled_at: int | None = None
+    created_at: int | float = 0
+    in_progress_at: int | float | None = None
+    expires_at: int | float | None = None
+    finalizing_at: int | float | None = None
+    completed_at: int | float | None = None
+    failed_at: int | float | None = None
+    expired_at: int | float | None = None
+    cancelling_at: int | float | None = None
+    cancelled_at: int | float | None = None
 
     @property
     def done(self) -> bool:

@@ -224,6 +224,7 @@ async def test_concurrent_receivers_on_a_fanout_lose_nothing(
         async def receiver(mine: list[tuple[int, tgs.FanoutEvent]]) -> None:
             async for event in fanout:
                 mine.append((next(counter), event))  # no checkpoint since receive returned
+                await trio.lowlevel.checkpoint()  # a worker's own async work on the event
 
         async with trio.open_nursery() as nursery:
             for mine in got:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import signal
 import socket
 import subprocess
@@ -64,8 +63,16 @@ async def test_serves_until_a_signal_then_exits_cleanly(signum: signal.Signals) 
             async with httpx.AsyncClient(base_url=base_url, headers=headers) as http:
                 first = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
                 second = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
-            process.send_signal(signum)
-            assert await process.wait() == 0
+            # A client that hangs mid-request must not keep the fake from stopping.
+            async with await trio.open_tcp_stream("127.0.0.1", port) as hanging:
+                await hanging.send_all(b"POST /openai/v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
+                process.send_signal(signum)
+                assert await process.wait() == 0
+                try:
+                    left = await hanging.receive_some(100)
+                except trio.BrokenResourceError:  # a reset: the fake had unread bytes
+                    left = b""
+                assert left == b""  # closed by the fake on its way out
             assert process.stderr is not None
             errors = (await process.stderr.receive_some(65536)).decode()
     assert first.status_code == 200
@@ -121,7 +128,6 @@ def test_the_module_runs_as_a_script() -> None:
         text=True,
         timeout=60,
         check=True,
-        env={**os.environ, "COLUMNS": "100"},
     )
     assert "GROQ_BASE_URL" in result.stdout
     assert "--tokens-per-minute" in result.stdout

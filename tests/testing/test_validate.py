@@ -306,3 +306,22 @@ def test_bad_catalogues_are_refused() -> None:
         open_fake_groq(models=[3])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="non-empty"):
         FakeModel("")
+
+
+async def test_refusals_carry_fresh_request_ids() -> None:
+    async with (
+        open_fake_groq() as fake,
+        httpx.AsyncClient(base_url=fake.base_url, headers=AUTH) as http,
+    ):
+        with trio.fail_after(10):
+            answers = [
+                await http.post(CHAT_COMPLETIONS_PATH, json=body(n=2)),
+                await http.post(CHAT_COMPLETIONS_PATH, json=body(model="nope")),
+                await http.get("/openai/v1/nothing"),
+                await http.post(CHAT_COMPLETIONS_PATH, json=CHAT, headers={"authorization": "x"}),
+            ]
+    assert [a.status_code for a in answers] == [400, 404, 404, 401]
+    ids = {a.headers["x-request-id"] for a in answers}
+    assert len(ids) == 4
+    assert all(i.startswith("req_01") and len(i) == 30 for i in ids)
+    assert "x-ratelimit-limit-requests" not in answers[3].headers  # like Groq's 401

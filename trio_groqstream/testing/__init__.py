@@ -8,8 +8,15 @@ Two fakes answer the same scripts:
 * :class:`MockGroq` (or :func:`mock_transport`) answers in-process through
   ``httpx.MockTransport``: no sockets, for tests of what the client makes of the bytes.
 
-Each request gets the next reply given to ``push()``, then whatever the handler returns (by
-default :func:`echo_handler`: ``"You said: <last user message>"``, streamed word by word). A
+Out of the box the server behaves like Groq: it refuses what Groq refuses (400
+``invalid_request_error`` naming the field, 404 ``model_not_found`` for a model not in its
+catalogue, 413 for an oversized body), serves ``GET /openai/v1/models``, and, given
+:class:`FakeRateLimits`, enforces request and token limits with Groq's headers, 429 and 413.
+``python -m trio_groqstream.testing --port N`` runs it in a process of its own.
+
+Each valid request gets the next reply given to ``push()``, then whatever the handler returns (by
+default :func:`echo_handler`: ``"You said: <last user message>"``, as a stream or a
+``chat.completion`` as the request asks, honouring tools, JSON mode and the token limit). A
 :class:`Reply` is plain data, built by the scenario functions (``text_reply``,
 ``tool_call_reply``, ``http_error_reply``, ``drop_reply``, ``stall_reply``, ``replay_reply``, ...)
 or by hand from bytes and the faults :class:`Pause`, :class:`Stall` and :class:`Drop`::

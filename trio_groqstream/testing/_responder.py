@@ -17,7 +17,7 @@ from dataclasses import replace
 import msgspec
 import trio
 
-from ._answers import echo_handler
+from ._answers import echo_handler, fresh_request_id
 from ._batches import FakeBatches
 from ._catalogue import (
     DECOMMISSIONED_MODELS,
@@ -26,7 +26,7 @@ from ._catalogue import (
     decommissioned_message,
     not_found_message,
 )
-from ._chunks import DEFAULT_REQUEST_ID, error_headers, merge_headers
+from ._chunks import error_headers, merge_headers
 from ._faults import http_error_reply
 from ._limits import FakeRateLimits, RateLimiter, estimate_prompt_tokens, requested_tokens
 from ._replies import Reply
@@ -54,6 +54,7 @@ def problem_reply(
         param=problem.param,
         headers=headers,
         retry_after=retry_after,
+        request_id=fresh_request_id(),
     )
 
 
@@ -65,12 +66,13 @@ def _unknown_url(request: RecordedRequest) -> Reply:
             "typos, or see the docs at https://console.groq.com/docs/"
         ),
         code="unknown_url",
+        request_id=fresh_request_id(),
     )
 
 
 def _json_reply(payload: object) -> Reply:
     body = msgspec.json.encode(payload) + b"\n"
-    return Reply(headers=error_headers(DEFAULT_REQUEST_ID), body=(body,), chunked=False)
+    return Reply(headers=error_headers(fresh_request_id()), body=(body,), chunked=False)
 
 
 class Responder:
@@ -158,7 +160,11 @@ class Responder:
         """Record a request whose body was refused unread, and answer 413."""
         self.requests.append(request)
         return http_error_reply(
-            413, message=_TOO_LARGE, error_type="invalid_request_error", code="request_too_large"
+            413,
+            message=_TOO_LARGE,
+            error_type="invalid_request_error",
+            code="request_too_large",
+            request_id=fresh_request_id(),
         )
 
     def reply_for(self, request: RecordedRequest) -> Reply:
@@ -168,7 +174,7 @@ class Responder:
         self.requests.append(request)
         if self.check_auth and not self._authorized(request):
             # Groq's exact 401 body; like Groq, never echo the key that was sent.
-            return http_error_reply(401)
+            return http_error_reply(401, request_id=fresh_request_id())
         resolved = self.router.resolve(request.method, request.path)
         if resolved is None:
             return _unknown_url(request)

@@ -284,23 +284,12 @@ def test_a_fan_out_request_is_named_by_its_index() -> None:
     assert "the request must be a mapping" in refused(["model"])
 
 
-def test_check_requests_refuses_a_lone_request_and_checks_a_list_eagerly() -> None:
+def test_check_requests_refuses_a_lone_request_or_a_string() -> None:
     for bad in ({"model": MODEL, "messages": MESSAGES}, "prompt", b"x", 5):
         with pytest.raises(tgs.ConfigurationError, match="iterable of request mappings"):
             check_requests(bad)
-    with pytest.raises(tgs.ConfigurationError, match=r"requests\[1\]\.n:"):
-        check_requests([ok(), ok(n=3)])
-    with pytest.raises(tgs.ConfigurationError, match=r"requests\[0\] must be a mapping"):
-        check_requests((None,))
-
-    consumed: list[int] = []
-
-    def lazy() -> Iterator[dict[str, Any]]:
-        consumed.append(1)
-        yield ok(n=3)
-
-    check_requests(lazy())  # an iterator is checked as it is consumed, not here
-    assert consumed == []
+    check_requests([ok()])
+    check_requests(iter([]))
 
 
 # --- options -------------------------------------------------------------------------------------
@@ -345,6 +334,7 @@ def test_good_options_pass() -> None:
         "max_retries": 0,
         "max_retry_wait": 0,
         "max_event_size": 1,
+        "max_completion_size": 10**9,
     }
     assert set(check_stream_options(options)) == set(CALL_OPTIONS)
 
@@ -369,6 +359,9 @@ async def test_open_stream_checks_before_sending(client: tgs.GroqClient, fake: F
         with pytest.raises(tgs.ConfigurationError):
             async with tgs.open_stream(client, **call):
                 pass  # pragma: no cover
+    with pytest.raises(tgs.ConfigurationError, match="request= must be a mapping"):
+        async with tgs.open_stream(client, request=[("model", MODEL)]):  # type: ignore[arg-type]
+            pass  # pragma: no cover
     assert fake.requests == []
 
 
@@ -427,13 +420,13 @@ async def test_an_iterator_is_checked_as_it_is_consumed(
         yield {"model": MODEL, "messages": [{"role": "user", "content": "fine"}]}
         yield {"model": MODEL, "messages": [{"role": "usr", "content": "typo"}]}
 
-    with trio.fail_after(10):
-        results = await tgs.gather(client, requests(), on_error="collect", max_concurrency=1)
-    assert isinstance(results[0], tgs.ChatCompletion)
-    error = results[1]
-    assert isinstance(error, tgs.ConfigurationError)
-    assert "requests[1].messages[0].role" in str(error)
-    assert len(fake.requests) == 1  # the bad one was never sent
+    with trio.fail_after(10), pytest.raises(tgs.ConfigurationError) as info:
+        await tgs.gather(client, requests(), on_error="collect", max_concurrency=1)
+    assert "requests[1].messages[0].role" in str(info.value)
+    assert "did you mean 'user'" in str(info.value)
+    # The bad one was never sent (the good one may or may not have started: the iterator is
+    # read one request ahead of the free slots).
+    assert [r.json["messages"][0]["content"] for r in fake.requests] in ([], ["fine"])
 
 
 async def test_stream_to_channel_checks_before_sending(
@@ -512,3 +505,67 @@ async def _never_run(client: tgs.GroqClient) -> None:  # pragma: no cover - for 
     request: tgs.ChatRequest = {"model": MODEL, "messages": MESSAGES, "sead": 1}  # type: ignore[typeddict-unknown-key]
     await tgs.gather(client, [request])
     tgs.GroqClient(http_client=httpx.Client())  # type: ignore[arg-type]
+
+
+async def test_a_wrong_client_is_named(fake: FakeGroq) -> None:
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(tgs.ConfigurationError, match="client must be a trio_groqstream"):
+            async with tgs.open_stream(http, model=MODEL, messages=MESSAGES):  # type: ignore[arg-type]
+                pass  # pragma: no cover
+        with pytest.raises(tgs.ConfigurationError, match=r"httpx\.AsyncClient"):
+            await tgs.gather(http, [ok()])  # type: ignore[call-overload]
+        with pytest.raises(tgs.ConfigurationError, match="GroqClient"):
+            await tgs.race(http, [ok()])  # type: ignore[arg-type]
+        with pytest.raises(tgs.ConfigurationError, match="GroqClient"):
+            async with tgs.open_fanout(http, [ok()]):  # type: ignore[arg-type]
+                pass  # pragma: no cover
+    assert fake.requests == []
+
+
+TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+
+
+@pytest.mark.parametrize(
+    ("body", "named", "hint"),
+    [
+        (ok(top_logprobs=3), "top_logprobs", "needs logprobs=True"),
+        (ok(top_logprobs=3, logprobs=False), "top_logprobs", "needs logprobs=True"),
+        (ok(include_reasoning=True, reasoning_format="raw"), "include_reasoning", "exclusive"),
+        (ok(tool_choice="required"), "tool_choice", "needs tools"),
+        (
+            ok(tools=[TOOL], tool_choice={"type": "function", "function": {"name": "get_wether"}}),
+            "tool_choice.function.name",
+            "did you mean 'get_weather'",
+        ),
+        (
+            ok(tools=[{"type": "function", "function": {"name": "get weather"}}]),
+            "tools[0].function.name",
+            "not a valid name",
+        ),
+        (
+            ok(tools=[{"type": "function", "function": {"name": "f", "parameters": "{}"}}]),
+            "tools[0].function.parameters",
+            "mapping",
+        ),
+        (
+            ok(response_format={"type": "json_schema", "json_schema": {"name": "x" * 65}}),
+            "response_format.json_schema.name",
+            "at most 64",
+        ),
+    ],
+)
+def test_fields_that_go_together(body: dict[str, Any], named: str, hint: str) -> None:
+    message = refused(body)
+    assert message.startswith(f"{named}:"), message
+    assert hint in message
+
+
+def test_fields_that_go_together_pass_when_right() -> None:
+    named = {"type": "function", "function": {"name": "get_weather"}}
+    assert sent(ok(tools=[TOOL], tool_choice=named))["tool_choice"] == named
+    assert sent(ok(tools=[TOOL], tool_choice="required"))["tool_choice"] == "required"
+    assert sent(ok(tool_choice="none"))["tool_choice"] == "none"
+    assert sent(ok(top_logprobs=2, logprobs=True))["top_logprobs"] == 2
+    # disable_tool_validation: Groq returns tools it does not know; the name is not checked.
+    other = {"type": "function", "function": {"name": "other"}}
+    assert sent(ok(tools=[TOOL], tool_choice=other, disable_tool_validation=True))

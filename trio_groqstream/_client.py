@@ -19,7 +19,7 @@ import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final
+from typing import Final, NoReturn
 
 import httpx
 import trio
@@ -35,19 +35,19 @@ from ._errors import (
     TotalTimeout,
     UnexpectedContentTypeError,
     excerpt,
-    redact,
-    register_secret,
-    scrub_chain,
     status_error_class,
-    unregister_secret,
 )
 from ._params import (
     EncodedRequest,
     check_bool,
     check_count,
+    check_default_headers,
     check_stream_options,
+    clean_api_key,
+    unknown_client_option,
 )
 from ._ratelimit import RateLimits, parse_retry_after
+from ._redact import redact, register_secret, scrub_chain, unregister_secret
 from ._retry import backoff, is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._version import __version__
@@ -59,6 +59,7 @@ __all__ = [
     "GroqClient",
     "Missing",
     "StreamSettings",
+    "check_client",
     "close_response",
 ]
 
@@ -169,6 +170,8 @@ class GroqClient(trio.abc.AsyncResource):
         max_keepalive_connections: idle connections the owned pool keeps. Few is fast: httpcore's
             pool bookkeeping grows with the idle connections it holds.
         allow_insecure_http: permit sending the key over plain ``http://`` to a non-loopback host.
+        unexpected: any other keyword (``timeout=`` from the official SDK, a misspelt option) is
+            refused with a :class:`ConfigurationError` naming it (a type checker flags it too).
 
     Every timeout can be ``None`` (no limit) and is overridable per stream.
     """
@@ -190,9 +193,12 @@ class GroqClient(trio.abc.AsyncResource):
         max_completion_size: int = DEFAULT_MAX_COMPLETION_SIZE,
         max_keepalive_connections: int = 100,
         allow_insecure_http: bool = False,
+        **unexpected: NoReturn,
     ) -> None:
+        if unexpected:
+            raise ConfigurationError(unknown_client_option(next(iter(unexpected))))
         from_env = api_key is None
-        key = _clean_key(
+        key = clean_api_key(
             api_key if api_key is not None else os.environ.get("GROQ_API_KEY"), from_env
         )
         check_bool("allow_insecure_http", allow_insecure_http)
@@ -215,9 +221,10 @@ class GroqClient(trio.abc.AsyncResource):
                 "max_retries": max_retries,
                 "max_retry_wait": max_retry_wait,
                 "max_event_size": max_event_size,
+                "max_completion_size": max_completion_size,
             }
         )
-        custom = _check_headers(default_headers)
+        custom = check_default_headers(default_headers)
         self._base_url = _check_base_url(url, allow_insecure_http=allow_insecure_http)
         self._url = self._base_url + CHAT_COMPLETIONS_PATH
         headers = _custom_headers_from_env()
@@ -233,10 +240,7 @@ class GroqClient(trio.abc.AsyncResource):
             }
         )
         self._headers = headers
-        self.settings = StreamSettings(
-            **options,  # type: ignore[arg-type]
-            max_completion_size=check_count("max_completion_size", max_completion_size, minimum=1),
-        )
+        self.settings = StreamSettings(**options)  # type: ignore[arg-type]
         self._key = _Secret(key)  # last: nothing below can fail and leave it registered
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
@@ -354,27 +358,9 @@ class GroqClient(trio.abc.AsyncResource):
         request.headers["authorization"] = f"Bearer {self._key.reveal()}"
         try:
             response = await self._http.send(request, stream=True, follow_redirects=False)
-        except httpx.LocalProtocolError as exc:
-            # Our own request broke HTTP (a header h11 refuses): sending again cannot help.
-            scrub_chain(exc, self._key.reveal())
-            raise ConfigurationError(
-                self._key.redact(f"the request could not be sent: {exc}; check the headers")
-            ) from exc
-        except httpx.ConnectTimeout as exc:
-            raise ConnectTimeout(connect_timeout or 0.0) from exc
-        except httpx.TimeoutException as exc:
-            raise APIConnectionError(
-                self._key.redact(f"sending the request to {self._base_url} timed out: {exc!r}")
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}") from exc
         except httpx.HTTPError as exc:
-            scrub_chain(exc, self._key.reveal())
-            raise APIConnectionError(
-                self._key.redact(
-                    f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
-                )
-            ) from exc
+            scrub_chain(exc, self._key.reveal())  # tracebacks print the chain
+            raise self._send_error(exc, connect_timeout) from exc
         try:
             if not 200 <= response.status_code < 300:
                 raise await self._status_error(response)
@@ -389,6 +375,21 @@ class GroqClient(trio.abc.AsyncResource):
             await close_response(response)
             raise
         return response
+
+    def _send_error(self, exc: httpx.HTTPError, connect_timeout: float | None) -> Exception:
+        """The typed error for an httpx failure to send (its message redacted)."""
+        if isinstance(exc, httpx.LocalProtocolError):
+            # Our own request broke HTTP (a header h11 refuses): sending again cannot help.
+            return ConfigurationError(f"the request could not be sent: {exc}; check the headers")
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ConnectTimeout(connect_timeout or 0.0)
+        if isinstance(exc, httpx.TimeoutException):
+            return APIConnectionError(f"sending the request to {self._base_url} timed out: {exc!r}")
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}")
+        return APIConnectionError(
+            f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
+        )
 
     async def _status_error(self, response: httpx.Response) -> APIStatusError:
         raw = await _read_bounded(response, ERROR_BODY_LIMIT)
@@ -553,6 +554,16 @@ def _retry_safe(exc: GroqStreamError, *, idempotent: bool) -> bool:
     return isinstance(exc.__cause__, httpx.ConnectError)
 
 
+def check_client(client: object) -> None:
+    """Refuse anything but a :class:`GroqClient` where one is expected (an ``httpx`` client, the
+    official SDK's client), before it fails somewhere deep with an ``AttributeError``."""
+    if not isinstance(client, GroqClient):
+        raise ConfigurationError(
+            f"client must be a trio_groqstream.GroqClient, not {type(client).__module__}."
+            f"{type(client).__qualname__}; make one with GroqClient(api_key=...)"
+        )
+
+
 class Missing(enum.Enum):
     """Marks a per-call option that was not given (``None`` means "no limit")."""
 
@@ -609,55 +620,6 @@ async def _read_bounded(response: httpx.Response, limit: int, *, strict: bool = 
     finally:
         await close_response(response, iterator)
     return b"".join(parts)[:limit]
-
-
-def _clean_key(value: object, from_env: bool) -> str:
-    """Strip the whitespace a key read from a file or a CRLF ``.env`` brings; refuse a key that
-    still holds whitespace or control characters (never echoing it)."""
-    source = "$GROQ_API_KEY" if from_env else "api_key"
-    if value is not None and not isinstance(value, str):
-        raise ConfigurationError(f"{source} must be a str, not {type(value).__name__}")
-    key = (value or "").strip()
-    if not key:
-        raise ConfigurationError(
-            "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "
-            "variable (keys look like gsk_...)"
-        )
-    bad = next((ch for ch in key if ch.isspace() or not ch.isprintable()), None)
-    if bad is not None:
-        kind = "whitespace" if bad.isspace() else "a control character"
-        raise ConfigurationError(
-            f"the API key from {source} contains {kind} (U+{ord(bad):04X}) inside it, so it "
-            "cannot be sent in a header; copy the key again (keys look like gsk_...)"
-        )
-    return key
-
-
-def _check_headers(headers: object) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise ConfigurationError(
-            f"default_headers must be a mapping of header names to values, not "
-            f"{type(headers).__name__}"
-        )
-    checked: dict[str, str] = {}
-    for name, value in headers.items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ConfigurationError(
-                f"default_headers[{name!r}]: header names and values must be str"
-            )
-        if any(ch in name + value for ch in "\r\n\0") or not name.strip() or ":" in name:
-            raise ConfigurationError(
-                f"default_headers[{name!r}]: a header name must be a token and a value may "
-                "not hold CR, LF or NUL"
-            )
-        if name.lower() == "authorization":
-            raise ConfigurationError(
-                "default_headers may not set authorization: pass the key as api_key="
-            )
-        checked[name.lower()] = value
-    return checked
 
 
 def _custom_headers_from_env() -> dict[str, str]:

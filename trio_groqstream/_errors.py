@@ -35,22 +35,17 @@ retry history (``attempts``, ``retry_waits``) of the request that failed.
 
 The names follow the official ``groq`` SDK where it has one, so migrating code reads the same.
 
-Secrets: every live :class:`~trio_groqstream.GroqClient` registers its API key here
-(:func:`register_secret`), and every error redacts each registered key, in every form it can take
-in text (as is, JSON-escaped, ``repr``'d, percent-encoded), from its message, body, excerpt and
-headers when it is made. So an error body or an in-stream error that echoes the key, wherever in
-the library it is turned into an exception, never shows it.
+Secrets: every error redacts the API key of every live client (see :mod:`._redact`) from its
+message, body, excerpt and headers when it is made. So an error body or an in-stream error that
+echoes the key, wherever in the library it is turned into an exception, never shows it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import threading
-from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, quote_plus
+
+from ._redact import redact, redact_value
 
 if TYPE_CHECKING:
     from ._wire import ChatCompletion
@@ -81,94 +76,8 @@ __all__ = [
     "TotalTimeout",
     "UnexpectedContentTypeError",
     "UnprocessableEntityError",
-    "redact",
-    "register_secret",
-    "scrub_chain",
     "status_error_class",
-    "unregister_secret",
 ]
-
-REDACTED = "<redacted>"
-
-_secrets: Counter[str] = Counter()
-_forms: list[str] = []  # every form of every registered secret, longest first
-_lock = threading.Lock()
-
-
-def _forms_of(secret: str) -> set[str]:
-    forms = {
-        secret,
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        repr(secret)[1:-1],
-        repr(secret.encode("utf-8", "backslashreplace"))[2:-1],
-        quote(secret, safe=""),
-        quote_plus(secret, safe=""),
-    }
-    return {form for form in forms if form}
-
-
-def _rebuild() -> None:
-    global _forms
-    _forms = sorted({form for secret in _secrets for form in _forms_of(secret)}, key=len)[::-1]
-
-
-def register_secret(secret: str) -> None:
-    """Redact ``secret`` from every error made from now on (reference-counted)."""
-    if not secret:
-        return
-    with _lock:
-        _secrets[secret] += 1
-        if _secrets[secret] == 1:
-            _rebuild()
-
-
-def unregister_secret(secret: str) -> None:
-    """Undo one :func:`register_secret` (a client was closed or collected)."""
-    with _lock:
-        if _secrets[secret] > 1:
-            _secrets[secret] -= 1
-            return
-        _secrets.pop(secret, None)
-        _rebuild()
-
-
-def redact(text: str, *secrets: str) -> str:
-    """``text`` with every form of the registered secrets (and of ``secrets``) replaced."""
-    forms = _forms
-    if secrets:
-        extra = {form for secret in secrets if secret for form in _forms_of(secret)}
-        forms = sorted(set(forms) | extra, key=len)[::-1]
-    for form in forms:
-        if form in text:
-            text = text.replace(form, REDACTED)
-    return text
-
-
-def _redact_value(value: object) -> Any:
-    if isinstance(value, str):
-        return redact(value)
-    if isinstance(value, dict):
-        return {redact(str(k)): _redact_value(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_redact_value(item) for item in value]
-    return value
-
-
-def scrub_chain(exc: BaseException, *secrets: str) -> None:
-    """Redact the string arguments of ``exc``'s chained causes and contexts (which tracebacks
-    print), for exceptions raised by code that is not ours (httpx, h11...)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if not isinstance(current, GroqStreamError):
-            with contextlib.suppress(AttributeError, TypeError):  # exotic exception types
-                current.args = tuple(
-                    redact(arg, *secrets) if isinstance(arg, str) else arg for arg in current.args
-                )
-        current = current.__cause__ or current.__context__
-
 
 # How many bytes of an offending payload an error keeps: enough to recognise it, never megabytes.
 EXCERPT_LIMIT = 500
@@ -289,7 +198,7 @@ class APIStatusError(GroqStreamError):
         retry_after: float | None = None,
     ) -> None:
         self.status_code = status_code
-        self.body = _redact_value(body)
+        self.body = redact_value(body)
         self.headers: dict[str, str] = {k: redact(v) for k, v in (headers or {}).items()}
         self.request_id = request_id
         self.retry_after = retry_after

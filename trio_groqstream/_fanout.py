@@ -34,7 +34,7 @@ import trio
 
 from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
-from ._client import GroqClient, StreamSettings
+from ._client import GroqClient, StreamSettings, check_client
 from ._errors import ConfigurationError, GroqStreamError
 from ._params import (
     CALL_OPTIONS,
@@ -155,6 +155,11 @@ class FanoutStream(BatchedReceiveChannel[FanoutEvent]):
                 "pass keep_results=True"
             )
         return self._results
+
+    async def receive(self) -> FanoutEvent:
+        """The next event; ``trio.EndOfChannel`` once every request has finished. A cancel point
+        (a schedule point at least once per batch); cancelling it loses nothing."""
+        return await super().receive()
 
     def _note(self, item: FanoutEvent) -> None:
         if item.chunk is not None:
@@ -295,30 +300,12 @@ async def _launch(
         start(nursery, index, body, token)
 
 
-def _bodies(requests: Iterable[Request], *, collect: bool = False) -> Iterator[bytes]:
+def _bodies(requests: Iterable[Request]) -> Iterator[bytes]:
     """The encoded request bodies: a sequence is checked whole before anything starts, any other
-    iterable one request at a time as it is consumed. With ``collect``, a bad request from an
-    iterator becomes its own result (a :class:`_BadBody` carrying the error) instead of raising."""
+    iterable one request at a time as it is consumed."""
     if isinstance(requests, Sequence):
         return iter([encode_body(request, index=i) for i, request in enumerate(requests)])
-    if collect:
-        return (_body_or_error(request, i) for i, request in enumerate(requests))
     return (encode_body(request, index=i) for i, request in enumerate(requests))
-
-
-class _BadBody(bytes):
-    """Stands in for a request that failed its checks; its worker raises ``error``."""
-
-    error: ConfigurationError
-
-
-def _body_or_error(request: Request, index: int) -> bytes:
-    try:
-        return encode_body(request, index=index)
-    except ConfigurationError as exc:
-        bad = _BadBody()
-        bad.error = exc
-        return bad
 
 
 _STREAM_OPTIONS = frozenset(CALL_OPTIONS)
@@ -332,17 +319,22 @@ def _check(
     stream_options: Mapping[str, object],
     requests: object = (),
     *,
+    client: object = None,
     buffer: int = 1,
     limiter: object = None,
     respect_rate_limits: object = True,
+    keep_results: object = None,
 ) -> None:
-    """Check every option, and the requests of a list (an iterator is checked as it is
-    consumed), when the call is made: a mistake raises before any request starts."""
+    """Check every option when the call is made, before any request (the requests themselves
+    are checked by :func:`_bodies`: a sequence whole, an iterator as it is consumed)."""
+    check_client(client)
     check_stream_options(stream_options)
     check_count("max_concurrency", max_concurrency, minimum=1)
     check_choice("on_error", on_error, ("raise", "collect"))
     check_count("buffer", buffer, minimum=1)
     check_bool("respect_rate_limits", respect_rate_limits)
+    if keep_results is not None:
+        check_bool("keep_results", keep_results)
     if limiter is not None and not (
         isinstance(limiter, trio.CapacityLimiter)
         or all(callable(getattr(limiter, m, None)) for m in _LIMITER_METHODS)
@@ -399,12 +391,9 @@ async def open_fanout(
         keep_results: keep every request's outcome in :attr:`FanoutStream.results`. By default
             results are kept when ``requests`` is a sequence, and not for an iterator.
         stream_options: ``connect_timeout``, ``first_chunk_timeout``, ``idle_timeout``,
-            ``total_timeout``, ``max_retries``, ``max_retry_wait`` and ``max_event_size`` for
-            every stream (see :func:`open_stream`).
-
-    Every option, and every request of a list, is checked when the call is made; a request
-    from an iterator is checked as it is taken. A mistake raises :class:`ConfigurationError`
-    naming ``requests[index].field``.
+            ``total_timeout``, ``max_retries``, ``max_retry_wait``, ``max_event_size`` and
+            ``max_completion_size`` for every stream (see :func:`open_stream`); each option is
+            checked when the call is made.
 
     A request's slot is given back, and its completion event sent, as soon as its ``[DONE]``
     arrives; the short drain of its body's end happens after, off the critical path. Leaving the
@@ -416,9 +405,11 @@ async def open_fanout(
         on_error,
         stream_options,
         requests,
+        client=client,
         buffer=buffer,
         limiter=limiter,
         respect_rate_limits=respect_rate_limits,
+        keep_results=keep_results,
     )
     settings = client._settings_for(**stream_options)
     bodies = _bodies(requests)
@@ -566,7 +557,6 @@ async def _complete(
     settings: StreamSettings,
     *,
     on_done: Callable[[ChatCompletion], None] | None = None,
-    index: int | None = None,
 ) -> ChatCompletion:
     """Run one request to its end with no channel and no second task: chunks fold straight into
     the completion. ``on_done`` hears of it at ``[DONE]``, before the body's short drain."""
@@ -633,11 +623,12 @@ async def gather(
         on_error,
         stream_options,
         requests,
+        client=client,
         limiter=limiter,
         respect_rate_limits=respect_rate_limits,
     )
     settings = client._settings_for(**stream_options)
-    bodies = _bodies(requests, collect=on_error == "collect")
+    bodies = _bodies(requests)
     results: list[Result | None] = []
     capacity = _limiter_for(max_concurrency, limiter)
     workers_scope = trio.CancelScope()
@@ -648,8 +639,6 @@ async def gather(
             finished()
 
         try:
-            if isinstance(body, _BadBody):
-                raise body.error
             await _complete(client, body, settings, on_done=done)
         except GroqStreamError as exc:
             if on_error == "raise":
@@ -688,7 +677,7 @@ async def race(
     while another request can still win; if all fail, an ``ExceptionGroup`` of them is raised.
     Anything else (cancellation, ``KeyboardInterrupt``) comes out by the rules of :func:`gather`.
     """
-    _check(1, "raise", stream_options, requests)
+    _check(1, "raise", stream_options, requests, client=client)
     settings = client._settings_for(**stream_options)
     bodies = list(_bodies(requests))
     if not bodies:
@@ -746,7 +735,8 @@ async def stream_to_channel(
         send_channel: where the chunks go; closed when the stream ends.
         task_status: given by ``nursery.start``.
         params: the request fields (as for :func:`open_stream`) and the per-call options
-            (``connect_timeout``, ..., ``max_event_size``), all checked before anything is sent.
+            (``connect_timeout``, ..., ``max_completion_size``), all checked before anything is
+            sent.
     """
     acc = Accumulator()
 

@@ -17,17 +17,25 @@ merged into the body last and not checked (``stream`` excepted).
 
 from __future__ import annotations
 
-import difflib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, TypedDict
 
 import msgspec
 
 from ._errors import ConfigurationError
+from ._fields import (
+    FIELD_CHECKS,
+    FieldError,
+    check_str_mapping,
+    check_together,
+    closest,
+    is_real,
+)
 
 __all__ = [
     "CALL_OPTIONS",
+    "CLIENT_OPTIONS",
     "TIMEOUT_OPTIONS",
     "CallOptions",
     "ChannelParams",
@@ -38,11 +46,14 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_count",
+    "check_default_headers",
     "check_request",
     "check_requests",
     "check_seconds",
     "check_stream_options",
+    "clean_api_key",
     "closest",
+    "unknown_client_option",
 ]
 
 # --- the types users and type checkers see ------------------------------------------------------
@@ -130,6 +141,7 @@ class CallOptions(TypedDict, total=False):
     max_retries: int
     max_retry_wait: float
     max_event_size: int
+    max_completion_size: int
 
 
 class ChannelParams(ChatParams, CallOptions, total=False):
@@ -138,7 +150,24 @@ class ChannelParams(ChatParams, CallOptions, total=False):
 
 #: The per-call stream options (the four deadlines and the retry policy).
 TIMEOUT_OPTIONS: Final = ("connect_timeout", "first_chunk_timeout", "idle_timeout", "total_timeout")
-CALL_OPTIONS: Final = (*TIMEOUT_OPTIONS, "max_retries", "max_retry_wait", "max_event_size")
+CALL_OPTIONS: Final = (
+    *TIMEOUT_OPTIONS,
+    "max_retries",
+    "max_retry_wait",
+    "max_event_size",
+    "max_completion_size",
+)
+
+#: GroqClient's options (for "did you mean" on a misspelt one).
+CLIENT_OPTIONS: Final = (
+    "api_key",
+    "base_url",
+    "http_client",
+    "default_headers",
+    *CALL_OPTIONS,
+    "max_keepalive_connections",
+    "allow_insecure_http",
+)
 
 _KNOWN: Final = frozenset(ChatParams.__annotations__)
 _EXTRAS: Final = frozenset({"extra_body", "extra_headers", "extra_query"})
@@ -147,15 +176,11 @@ _EXTRAS: Final = frozenset({"extra_body", "extra_headers", "extra_query"})
 # --- option checks (shared by GroqClient and every streaming call) ------------------------------
 
 
-def _real(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def check_seconds(name: str, value: object, *, allow_none: bool = True) -> float | None:
     """A duration in seconds: a positive real number (``math.inf`` allowed) or ``None``."""
     if value is None and allow_none:
         return None
-    if not _real(value) or math.isnan(value) or value <= 0:  # type: ignore[arg-type,operator]
+    if not is_real(value) or math.isnan(value) or value <= 0:  # type: ignore[arg-type,operator]
         allowed = "a positive number of seconds" + (" or None (no limit)" if allow_none else "")
         raise ConfigurationError(f"{name}={value!r} is not allowed: {name} must be {allowed}")
     return float(value)  # type: ignore[arg-type]
@@ -185,12 +210,6 @@ def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
     return value
 
 
-def closest(name: str, known: Iterable[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the nearest known name, or ``""``."""
-    match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
-
-
 def check_stream_options(options: Mapping[str, object]) -> dict[str, object]:
     """Check the per-call stream options by name, type and range; return them (``None`` kept:
     for a timeout it means "no limit")."""
@@ -201,17 +220,76 @@ def check_stream_options(options: Mapping[str, object]) -> dict[str, object]:
         elif name == "max_retries":
             checked[name] = check_count(name, value, minimum=0)
         elif name == "max_retry_wait":
-            if not _real(value) or math.isnan(value) or value < 0:  # type: ignore[arg-type,operator]
+            if not is_real(value) or math.isnan(value) or value < 0:  # type: ignore[arg-type,operator]
                 raise ConfigurationError(
                     f"max_retry_wait={value!r} is not allowed: max_retry_wait must be a number "
                     "of seconds >= 0"
                 )
             checked[name] = float(value)  # type: ignore[arg-type]
-        elif name == "max_event_size":
+        elif name in ("max_event_size", "max_completion_size"):
             checked[name] = check_count(name, value, minimum=1)
         else:
             raise ConfigurationError(_unknown_option(name))
     return checked
+
+
+def clean_api_key(value: object, from_env: bool) -> str:
+    """Strip the whitespace a key read from a file or a CRLF ``.env`` brings; refuse a key that
+    still holds whitespace or control characters (never echoing it)."""
+    source = "$GROQ_API_KEY" if from_env else "api_key"
+    if value is not None and not isinstance(value, str):
+        raise ConfigurationError(f"{source} must be a str, not {type(value).__name__}")
+    key = (value or "").strip().lstrip("\ufeff").strip()  # a BOM: a key file saved by Notepad
+    if not key:
+        raise ConfigurationError(
+            "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "
+            "variable (keys look like gsk_...)"
+        )
+    bad = next((ch for ch in key if ch.isspace() or not ch.isprintable()), None)
+    if bad is not None:
+        kind = "whitespace" if bad.isspace() else "a control character"
+        raise ConfigurationError(
+            f"the API key from {source} contains {kind} (U+{ord(bad):04X}) inside it, so it "
+            "cannot be sent in a header; copy the key again (keys look like gsk_...)"
+        )
+    return key
+
+
+def check_default_headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(
+            f"default_headers must be a mapping of header names to values, not "
+            f"{type(headers).__name__}"
+        )
+    checked: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise ConfigurationError(
+                f"default_headers[{name!r}]: header names and values must be str"
+            )
+        if any(ch in name + value for ch in "\r\n\0") or not name.strip() or ":" in name:
+            raise ConfigurationError(
+                f"default_headers[{name!r}]: a header name must be a token and a value may "
+                "not hold CR, LF or NUL"
+            )
+        if name.lower() == "authorization":
+            raise ConfigurationError(
+                "default_headers may not set authorization: pass the key as api_key="
+            )
+        checked[name.lower()] = value
+    return checked
+
+
+def unknown_client_option(name: str) -> str:
+    """The message for a keyword GroqClient does not take (``timeout=`` from SDK habit...)."""
+    if name == "timeout":
+        return _unknown_option(name)
+    return (
+        f"GroqClient has no option {name!r}{closest(name, CLIENT_OPTIONS)}; its options are "
+        f"{', '.join(CLIENT_OPTIONS)}"
+    )
 
 
 def _unknown_option(name: str) -> str:
@@ -246,15 +324,6 @@ class EncodedRequest(bytes):
 _ENCODER = msgspec.json.Encoder()
 
 
-class _Bad(Exception):
-    """A field is wrong: ``path`` (relative, e.g. ``messages[0].role``) and what is wrong."""
-
-    def __init__(self, path: str, problem: str) -> None:
-        super().__init__(problem)
-        self.path = path
-        self.problem = problem
-
-
 def check_request(request: object, index: int | None = None) -> EncodedRequest:
     """Check one chat completions request and encode it (``stream: true``; ``None`` dropped).
 
@@ -270,52 +339,50 @@ def check_request(request: object, index: int | None = None) -> EncodedRequest:
         )
     try:
         return _check_and_encode(request)
-    except _Bad as bad:
+    except FieldError as bad:
         raise ConfigurationError(f"{prefix}{bad.path}: {bad.problem}") from None
 
 
 def check_requests(requests: object) -> None:
-    """Check a fan-out's ``requests`` argument: refuse a lone mapping or a string, and check every
-    request of a list or tuple now, before the first one starts (an iterator is checked as it is
-    consumed)."""
+    """Refuse a fan-out ``requests`` argument that is not an iterable of requests: a lone mapping
+    (iterating it would yield its keys) or a string. The requests themselves are checked by
+    :func:`check_request`, a sequence whole before the first starts, an iterator as consumed."""
     if isinstance(requests, (Mapping, str, bytes)) or not isinstance(requests, Iterable):
         raise ConfigurationError(
             f"requests must be an iterable of request mappings, not {type(requests).__name__}; "
             "for a single request pass [request]"
         )
-    if isinstance(requests, Sequence):
-        for index, request in enumerate(requests):
-            check_request(request, index)
 
 
 def _check_and_encode(request: Mapping[Any, Any]) -> EncodedRequest:
     payload: dict[str, Any] = {}
     for key, value in request.items():
         if not isinstance(key, str):
-            raise _Bad(repr(key), "request field names must be strings")
+            raise FieldError(repr(key), "request field names must be strings")
         if key == "stream":
-            raise _Bad("stream", _STREAM_IS_OURS)
+            raise FieldError("stream", _STREAM_IS_OURS)
         if key not in _KNOWN:
-            raise _Bad(key, _unknown_field(key))
+            raise FieldError(key, _unknown_field(key))
         if value is None or key in _EXTRAS:
             continue
-        _FIELD_CHECKS.get(key, _any)(key, value)
+        FIELD_CHECKS.get(key, _unchecked)(key, value)
         payload[key] = value
     for key in ("model", "messages"):
         if key not in payload:
-            raise _Bad(key, f"the request needs {key!r} (pass {key}=...)")
+            raise FieldError(key, f"the request needs {key!r} (pass {key}=...)")
+    check_together(payload)
     extra_body = request.get("extra_body")
     if extra_body is not None:
-        _check_str_mapping("extra_body", extra_body, values=None)
+        check_str_mapping("extra_body", extra_body, values=None)
         if "stream" in extra_body:
-            raise _Bad("extra_body.stream", _STREAM_IS_OURS)
+            raise FieldError("extra_body.stream", _STREAM_IS_OURS)
         payload.update(extra_body)
     payload["stream"] = True
     try:
         body = EncodedRequest(_ENCODER.encode(payload))
     except (TypeError, ValueError, OverflowError) as exc:
         path = _unencodable(payload, "") or "the request"
-        raise _Bad(
+        raise FieldError(
             path.lstrip("."),
             f"cannot be sent as JSON ({exc}); use str, int, float, bool, None, lists and dicts",
         ) from None
@@ -348,28 +415,20 @@ def _unknown_field(key: str) -> str:
 def _extra(name: str, value: object) -> dict[str, str]:
     if value is None:
         return {}
-    _check_str_mapping(name, value, values=str)
+    check_str_mapping(name, value, values=str)
     checked: dict[str, str] = dict(value)  # type: ignore[call-overload]
     if name == "extra_headers":
         for header, text in checked.items():
             if header.lower() == "authorization":
-                raise _Bad(
+                raise FieldError(
                     f"{name}.{header}",
                     "the API key is the client's: use GroqClient(api_key=...) for another key",
                 )
             if any(ch in text for ch in "\r\n\0") or any(ch in header for ch in "\r\n\0: "):
-                raise _Bad(f"{name}.{header}", "header names and values may not hold CR, LF or NUL")
+                raise FieldError(
+                    f"{name}.{header}", "header names and values may not hold CR, LF or NUL"
+                )
     return checked
-
-
-def _check_str_mapping(path: str, value: object, *, values: type | None) -> None:
-    if not isinstance(value, Mapping):
-        raise _Bad(path, f"must be a mapping, not {type(value).__name__}")
-    for key, item in value.items():
-        if not isinstance(key, str):
-            raise _Bad(path, f"keys must be strings, not {key!r}")
-        if values is not None and not isinstance(item, values):
-            raise _Bad(f"{path}.{key}", f"must be a {values.__name__}, not {type(item).__name__}")
 
 
 def _unencodable(value: object, path: str) -> str | None:
@@ -395,327 +454,5 @@ def _unencodable(value: object, path: str) -> str | None:
     return path
 
 
-# --- per-field value checks ----------------------------------------------------------------------
-
-Check = Callable[[str, Any], None]
-
-
-def _any(path: str, value: object) -> None:
+def _unchecked(path: str, value: object) -> None:
     """Fields passed on unchecked beyond JSON encodability."""
-
-
-def _str(path: str, value: object) -> None:
-    if not isinstance(value, str):
-        raise _Bad(path, f"must be a string, not {type(value).__name__}")
-
-
-def _bool(path: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise _Bad(path, f"must be true or false, not {value!r}")
-
-
-def _int(low: int | None = None, high: int | None = None) -> Check:
-    def check(path: str, value: object) -> None:
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _Bad(path, f"must be an int, not {value!r}")
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise _Bad(path, f"{value} is out of range; allowed: {_range(low, high)}")
-
-    return check
-
-
-def _number(low: float, high: float) -> Check:
-    def check(path: str, value: object) -> None:
-        if not _real(value) or not math.isfinite(value):  # type: ignore[arg-type]
-            raise _Bad(path, f"must be a number, not {value!r}")
-        if not low <= value <= high:  # type: ignore[operator]
-            raise _Bad(path, f"{value} is out of range; allowed: {_range(low, high)}")
-
-    return check
-
-
-def _range(low: float | None, high: float | None) -> str:
-    if high is None:
-        return f">= {low}"
-    return f"{low} to {high}"
-
-
-def _enum(*choices: str) -> Check:
-    def check(path: str, value: object) -> None:
-        if value not in choices:
-            allowed = ", ".join(repr(c) for c in choices)
-            raise _Bad(path, f"{value!r} is not one of {allowed}{_near(value, choices)}")
-
-    return check
-
-
-def _near(value: object, choices: Iterable[str]) -> str:
-    return closest(value, choices) if isinstance(value, str) else ""
-
-
-def _obj(path: str, value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _Bad(path, f"must be a mapping (a JSON object), not {type(value).__name__}")
-    return value
-
-
-def _mapping(path: str, value: object) -> None:
-    _obj(path, value)
-
-
-def _list(path: str, value: object, *, most: int | None = None, least: int = 0) -> Sequence[Any]:
-    if not isinstance(value, (list, tuple)):
-        raise _Bad(path, f"must be a list, not {type(value).__name__}")
-    if len(value) < least:
-        raise _Bad(path, "must not be empty")
-    if most is not None and len(value) > most:
-        raise _Bad(path, f"has {len(value)} items; at most {most} are allowed")
-    return value
-
-
-def _list_of(path: str, value: object, *, most: int | None = None) -> None:
-    _list(path, value, most=most)
-
-
-def _n(path: str, value: object) -> None:
-    if value != 1 or isinstance(value, bool):
-        raise _Bad(path, f"n={value!r} is refused: Groq supports only n=1 (one choice)")
-
-
-def _model(path: str, value: object) -> None:
-    if not isinstance(value, str) or not value.strip():
-        raise _Bad(
-            path, f"must be a non-empty model name such as 'llama-3.3-70b-versatile', not {value!r}"
-        )
-
-
-def _stop(path: str, value: object) -> None:
-    if isinstance(value, str):
-        return
-    for i, item in enumerate(_list(path, value, most=4)):
-        _str(f"{path}[{i}]", item)
-
-
-def _strings(path: str, value: object) -> None:
-    for i, item in enumerate(_list(path, value)):
-        _str(f"{path}[{i}]", item)
-
-
-def _tools(path: str, value: object) -> None:
-    for i, tool in enumerate(_list(path, value, most=128)):
-        where = f"{path}[{i}]"
-        tool = _obj(where, tool)
-        _str(f"{where}.type", tool.get("type"))
-        if tool["type"] == "function":
-            function = _obj(f"{where}.function", tool.get("function"))
-            _str(f"{where}.function.name", function.get("name"))
-
-
-def _tool_choice(path: str, value: object) -> None:
-    if isinstance(value, str):
-        _enum("none", "auto", "required")(path, value)
-        return
-    value = _obj(path, value)
-    function = value.get("function")
-    if value.get("type") != "function" or not isinstance(function, Mapping):
-        raise _Bad(path, "a named tool choice is {'type': 'function', 'function': {'name': ...}}")
-    _str(f"{path}.function.name", function.get("name"))
-
-
-def _response_format(path: str, value: object) -> None:
-    value = _obj(path, value)
-    _enum("text", "json_object", "json_schema")(f"{path}.type", value.get("type"))
-    if value["type"] == "json_schema":
-        schema = _obj(f"{path}.json_schema", value.get("json_schema"))
-        _str(f"{path}.json_schema.name", schema.get("name"))
-
-
-def _str_values(kind: type) -> Check:
-    def check(path: str, value: object) -> None:
-        _check_str_mapping(path, value, values=kind)
-
-    return check
-
-
-def _logit_bias(path: str, value: object) -> None:
-    _check_str_mapping(path, value, values=int)
-
-
-def _stream_options(path: str, value: object) -> None:
-    value = _obj(path, value)
-    for key, item in value.items():
-        if key != "include_usage":
-            raise _Bad(
-                f"{path}.{key}", f"unknown stream option{closest(str(key), ['include_usage'])}"
-            )
-        _bool(f"{path}.{key}", item)
-
-
-_FIELD_CHECKS: Final[dict[str, Check]] = {
-    "model": _model,
-    "messages": lambda path, value: _messages(path, value),
-    "temperature": _number(0, 2),
-    "top_p": _number(0, 1),
-    "presence_penalty": _number(-2, 2),
-    "frequency_penalty": _number(-2, 2),
-    "max_completion_tokens": _int(1),
-    "max_tokens": _int(1),
-    "top_logprobs": _int(0, 20),
-    "seed": _int(),
-    "n": _n,
-    "stop": _stop,
-    "tools": _tools,
-    "functions": lambda path, value: _list_of(path, value, most=128),
-    "tool_choice": _tool_choice,
-    "function_call": lambda path, value: None if isinstance(value, str) else _mapping(path, value),
-    "response_format": _response_format,
-    "reasoning_format": _enum("hidden", "raw", "parsed"),
-    "reasoning_effort": _enum("none", "default", "low", "medium", "high"),
-    "service_tier": _enum("auto", "on_demand", "flex", "performance"),
-    "citation_options": _enum("enabled", "disabled"),
-    "parallel_tool_calls": _bool,
-    "disable_tool_validation": _bool,
-    "include_reasoning": _bool,
-    "logprobs": _bool,
-    "store": _bool,
-    "user": _str,
-    "logit_bias": _logit_bias,
-    "metadata": _str_values(str),
-    "stream_options": _stream_options,
-    "search_settings": _mapping,
-    "compound_custom": _mapping,
-    "documents": lambda path, value: _list_of(path, value),
-    "include_domains": _strings,
-    "exclude_domains": _strings,
-}
-
-
-# --- messages ------------------------------------------------------------------------------------
-
-# The keys each role's message may carry (Groq's schema sets additionalProperties: false).
-_MESSAGE_KEYS: Final[dict[str, frozenset[str]]] = {
-    "system": frozenset({"role", "content", "name"}),
-    "developer": frozenset({"role", "content", "name"}),
-    "user": frozenset({"role", "content", "name"}),
-    "assistant": frozenset({"role", "content", "name", "reasoning", "tool_calls", "function_call"}),
-    "tool": frozenset({"role", "content", "tool_call_id", "name"}),
-    "function": frozenset({"role", "content", "name"}),
-}
-_PART_TYPES: Final[dict[str, str]] = {
-    "text": "text",
-    "image_url": "image_url",
-    "document": "document",
-}
-
-
-def _messages(path: str, value: object) -> None:
-    messages = _list(path, value, least=1)
-    for i, message in enumerate(messages):
-        _message(f"{path}[{i}]", message)
-
-
-def _message(path: str, message: object) -> None:
-    if not isinstance(message, Mapping):
-        raise _Bad(
-            path,
-            f"must be a message mapping like {{'role': 'user', 'content': '...'}}, "
-            f"not {type(message).__name__}",
-        )
-    role = message.get("role")
-    if role not in _MESSAGE_KEYS:
-        allowed = ", ".join(repr(r) for r in _MESSAGE_KEYS)
-        raise _Bad(
-            f"{path}.role",
-            f"{role!r} is not a role; allowed: {allowed}{_near(role, _MESSAGE_KEYS)}",
-        )
-    assert isinstance(role, str)
-    keys = _MESSAGE_KEYS[role]
-    for key in message:
-        if key not in keys:
-            raise _Bad(
-                f"{path}.{key}",
-                f"unknown field of a {role} message{closest(str(key), keys)}; allowed: "
-                f"{', '.join(sorted(keys))}",
-            )
-    if "name" in message:
-        _str(f"{path}.name", message["name"])
-    content = message.get("content")
-    if role == "assistant":
-        if content is None and not message.get("tool_calls") and not message.get("function_call"):
-            raise _Bad(f"{path}.content", "an assistant message needs content or tool_calls")
-        if content is not None:
-            _content(f"{path}.content", content, text_only=True)
-        if message.get("tool_calls") is not None:
-            _tool_calls(f"{path}.tool_calls", message["tool_calls"])
-        if message.get("reasoning") is not None:
-            _str(f"{path}.reasoning", message["reasoning"])
-        return
-    if role == "function":
-        if content is not None:
-            _str(f"{path}.content", content)
-        _str(f"{path}.name", message.get("name"))
-        return
-    if "content" not in message or content is None:
-        raise _Bad(f"{path}.content", f"a {role} message needs content (a string or parts)")
-    _content(f"{path}.content", content, text_only=role in ("system", "developer"))
-    if role == "tool":
-        call_id = message.get("tool_call_id")
-        if not isinstance(call_id, str) or not call_id:
-            raise _Bad(
-                f"{path}.tool_call_id",
-                "a tool message needs tool_call_id: the id of the assistant's tool call it answers",
-            )
-
-
-def _content(path: str, content: object, *, text_only: bool) -> None:
-    if isinstance(content, str):
-        return
-    if not isinstance(content, (list, tuple)):
-        raise _Bad(
-            path, f"must be a string or a list of content parts, not {type(content).__name__}"
-        )
-    for i, part in enumerate(_list(path, content, least=1)):
-        _part(f"{path}[{i}]", part, text_only=text_only)
-
-
-def _part(path: str, part: object, *, text_only: bool) -> None:
-    part = _obj(path, part)
-    kind = part.get("type")
-    allowed = ("text",) if text_only else tuple(_PART_TYPES)
-    if kind not in allowed:
-        raise _Bad(
-            f"{path}.type",
-            f"{kind!r} is not a content part type here; allowed: "
-            f"{', '.join(repr(a) for a in allowed)}{_near(kind, allowed)}",
-        )
-    assert isinstance(kind, str)
-    field = _PART_TYPES[kind]
-    for key in part:
-        if key not in ("type", field):
-            raise _Bad(
-                f"{path}.{key}", f"unknown field of a {kind} part{closest(str(key), [field])}"
-            )
-    if kind == "text":
-        _str(f"{path}.text", part.get("text"))
-    elif kind == "image_url":
-        image = part.get("image_url")
-        image = _obj(f"{path}.image_url", image)
-        _str(f"{path}.image_url.url", image.get("url"))
-        if image.get("detail") is not None:
-            _enum("auto", "low", "high")(f"{path}.image_url.detail", image["detail"])
-    else:
-        document = part.get("document")
-        document = _obj(f"{path}.document", document)
-        _mapping(f"{path}.document.data", document.get("data"))
-
-
-def _tool_calls(path: str, value: object) -> None:
-    for i, call in enumerate(_list(path, value)):
-        where = f"{path}[{i}]"
-        call = _obj(where, call)
-        _str(f"{where}.id", call.get("id"))
-        if call.get("type", "function") != "function":
-            raise _Bad(f"{where}.type", "must be 'function'")
-        function = _obj(f"{where}.function", call.get("function"))
-        _str(f"{where}.function.name", function.get("name"))
-        _str(f"{where}.function.arguments", function.get("arguments"))

@@ -35,8 +35,8 @@ import trio
 
 from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
-from ._client import MISSING, GroqClient, Missing, StreamSettings
-from ._errors import GroqStreamError
+from ._client import MISSING, GroqClient, Missing, StreamSettings, check_client
+from ._errors import ConfigurationError, GroqStreamError
 from ._params import ChatParams, EncodedRequest, check_count, check_request
 from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, raise_single
 from ._ratelimit import RateLimits
@@ -128,6 +128,11 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
         """The completion accumulated from the chunks received so far."""
         return self._acc.snapshot()
 
+    async def receive(self) -> ChatCompletionChunk:
+        """The next chunk. Raises ``trio.EndOfChannel`` after ``[DONE]``, the stream's typed
+        error if it failed, ``trio.ClosedResourceError`` after :meth:`aclose`."""
+        return await super().receive()
+
     def _note(self, item: ChatCompletionChunk) -> None:
         self._acc.add(item)
 
@@ -190,20 +195,16 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
 
 
 def prepare(
-    client: GroqClient,
-    request: Mapping[str, Any],
-    options: Mapping[str, Any],
-    index: int | None = None,
+    client: GroqClient, request: Mapping[str, Any], options: Mapping[str, Any]
 ) -> tuple[EncodedRequest, StreamSettings]:
-    """Check the per-call options and check and encode the request (errors name
-    ``requests[index].field`` when ``index`` is given); see :mod:`._params`."""
+    """Check the per-call options, then check and encode the request (see :mod:`._params`)."""
+    check_client(client)
     settings = client._settings_for(**options)
-    return check_request(request, index), settings
+    return encode_body(request), settings
 
 
-def encode_body(request: Mapping[str, Any], *, index: int | None = None) -> EncodedRequest:
-    """Check and encode one request body exactly as :func:`prepare` does; errors name the
-    request's ``index`` in a fan-out."""
+def encode_body(request: object, *, index: int | None = None) -> EncodedRequest:
+    """Check and encode one request body; errors name ``requests[index].field`` in a fan-out."""
     return check_request(request, index)
 
 
@@ -220,6 +221,7 @@ async def open_stream(
     max_retries: int | Missing = MISSING,
     max_retry_wait: float | Missing = MISSING,
     max_event_size: int | Missing = MISSING,
+    max_completion_size: int | Missing = MISSING,
     buffer: int = DEFAULT_BUFFER,
     **body: Unpack[ChatParams],
 ) -> AsyncIterator[ChatStream]:
@@ -246,6 +248,7 @@ async def open_stream(
         max_retries: retries before the first chunk, overriding the client's.
         max_retry_wait: the longest server-requested wait honoured before a retry.
         max_event_size: cap on one SSE event, in bytes.
+        max_completion_size: cap on the body of this stream, in bytes.
         buffer: how many network reads may wait for the consumer before reading pauses.
 
     Every option is checked for type and range when the call is made (a
@@ -255,6 +258,10 @@ async def open_stream(
     producer; the block's own exception propagates unchanged, never wrapped in a group.
     """
     check_count("buffer", buffer, minimum=1)
+    if request is not None and not isinstance(request, Mapping):
+        raise ConfigurationError(
+            f"request= must be a mapping of request fields, not {type(request).__name__}"
+        )
     options = {
         "connect_timeout": connect_timeout,
         "first_chunk_timeout": first_chunk_timeout,
@@ -263,6 +270,7 @@ async def open_stream(
         "max_retries": max_retries,
         "max_retry_wait": max_retry_wait,
         "max_event_size": max_event_size,
+        "max_completion_size": max_completion_size,
     }
     payload, settings = prepare(client, {**(request or {}), **body}, options)
     stream = ChatStream(client, payload, settings, buffer=buffer)

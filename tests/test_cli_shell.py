@@ -123,7 +123,7 @@ def test_a_wrong_key_counts_the_requests_never_started() -> None:
         assert match, err
         cancelled, not_started = int(match[1] or 0), int(match[2])
         assert 1 + cancelled + not_started == 40
-        assert cancelled <= concurrency  # at most one batch of requests in flight
+        assert not_started >= 40 - 4 * concurrency  # the run stopped at the first 401
 
 
 # --- pipes and signals -------------------------------------------------------------------------
@@ -233,7 +233,7 @@ def test_a_hostile_server_error_cannot_drive_the_terminal() -> None:
 
     with fake_groq_elsewhere(handler) as url:
         env = environment(GROQ_API_KEY=FAKE_API_KEY, GROQ_BASE_URL=url)
-        done = cli("--plain", "a", "b", env=env)
+        done = cli("--plain", "a", env=env)
     out, err = text(done)
     assert done.returncode == 1
     assert "denied evil" in err

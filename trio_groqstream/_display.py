@@ -202,8 +202,9 @@ class Display:
     def summary(self, *, started: int | None = None, stopped: str | None = None) -> str:
         """One line for stderr at the end: what became of every request, and the time.
 
-        ``started`` is how many requests were sent (``None``: as many as finished), so the rest
-        were cancelled in flight or never started; ``stopped`` says why the run ended early.
+        ``started`` is how many requests were sent (``None``: as many as finished); of those, the
+        ones not finished here were cancelled (their results dropped when the run stopped), and
+        the rest never started. ``stopped`` says why the run ended early.
         """
         finished = self.done + len(self.failed)
         sent = finished if started is None else max(started, finished)

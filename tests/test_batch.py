@@ -20,7 +20,14 @@ import trio.testing
 
 import trio_groqstream as tgs
 from trio_groqstream import _batch, _batch_wire
-from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, RecordedRequest, Reply, Stall
+from trio_groqstream.testing import (
+    FAKE_API_KEY,
+    FakeGroq,
+    RecordedRequest,
+    Reply,
+    Stall,
+    http_error_reply,
+)
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
@@ -490,3 +497,24 @@ async def test_lines_are_checked_like_chat_requests(
     assert isinstance(ok, tgs.ChatCompletion)
     assert isinstance(missing, tgs.NotFoundError)
     assert missing.code == "model_not_found"
+
+
+async def test_fetch_counts_the_requests_itself(
+    client: tgs.GroqClient, fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    job = await tgs.submit_batch(client, requests(3))
+    with trio.fail_after(3600):
+        final = await tgs.wait_for_batch(client, job.id, **FAST)
+    results = await tgs.fetch_batch_results(client, final)
+    assert [r.text for r in results] == [f"You said: q{i}" for i in range(3)]
+
+
+async def test_a_refused_create_deletes_the_upload(client: tgs.GroqClient, fake: FakeGroq) -> None:
+    def refuse(request: RecordedRequest, params: Mapping[str, str]) -> Reply:
+        return http_error_reply(400, message="batches are disabled for this org")
+
+    fake.route("POST", "/openai/v1/batches", refuse)
+    with pytest.raises(tgs.BadRequestError, match="disabled"):
+        await tgs.submit_batch(client, requests(1))
+    assert fake.requests[-1].method == "DELETE"
+    assert fake.batches.files == {}

@@ -286,9 +286,21 @@ async def submit_batch(
     _check_window(completion_window)
     data = encode_input(checked, [custom_id_for(i) for i in range(len(checked))])
     uploaded = await upload_batch_file(client, data)
-    return await create_batch(
-        client, uploaded.id, completion_window=completion_window, metadata=metadata
-    )
+    try:
+        return await create_batch(
+            client, uploaded.id, completion_window=completion_window, metadata=metadata
+        )
+    except BaseException:
+        await _delete_quietly(client, uploaded.id)  # no batch: the file would only linger
+        raise
+
+
+async def _delete_quietly(client: GroqClient, file_id: str) -> None:
+    """Delete a file while leaving: shielded, bounded, best effort."""
+    with trio.CancelScope(shield=True) as scope:
+        scope.deadline = trio.current_time() + 4 * CLOSE_TIMEOUT
+        with contextlib.suppress(GroqStreamError):
+            await delete_file(client, file_id)
 
 
 async def wait_for_batch(
@@ -323,7 +335,7 @@ async def wait_for_batch(
 async def fetch_batch_results(
     client: GroqClient,
     batch: BatchJob,
-    count: int,
+    count: int | None = ...,
     *,
     on_error: Literal["raise"] = ...,
     max_bytes: int = ...,
@@ -334,7 +346,7 @@ async def fetch_batch_results(
 async def fetch_batch_results(
     client: GroqClient,
     batch: BatchJob,
-    count: int,
+    count: int | None = ...,
     *,
     on_error: Literal["collect"],
     max_bytes: int = ...,
@@ -344,13 +356,13 @@ async def fetch_batch_results(
 async def fetch_batch_results(
     client: GroqClient,
     batch: BatchJob,
-    count: int,
+    count: int | None = None,
     *,
     on_error: OnError = "raise",
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> list[ChatCompletion] | list[BatchResult]:
     """The results of a finished batch of ``count`` requests sent by :func:`submit_batch`, in
-    request order.
+    request order. Without ``count``, the batch's input file is downloaded to count them.
 
     A batch that failed validation raises :class:`BatchFailedError`. Otherwise each slot is a
     :class:`ChatCompletion` or, per request, the error the streaming path would raise for its
@@ -371,6 +383,9 @@ async def fetch_batch_results(
         for file_id in (batch.output_file_id, batch.error_file_id)
         if file_id
     ]
+    if count is None:
+        data = await download_file(client, batch.input_file_id, max_bytes=MAX_INPUT_BYTES)
+        count = sum(1 for line in data.splitlines() if line.strip())
     results = parse_results([custom_id_for(i) for i in range(count)], files, batch=batch)
     if on_error == "raise":
         errors = [result for result in results if isinstance(result, GroqStreamError)]

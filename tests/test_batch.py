@@ -518,3 +518,13 @@ async def test_a_refused_create_deletes_the_upload(client: tgs.GroqClient, fake:
         await tgs.submit_batch(client, requests(1))
     assert fake.requests[-1].method == "DELETE"
     assert fake.batches.files == {}
+
+
+async def test_requests_may_be_any_iterable(
+    client: tgs.GroqClient, fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    with trio.fail_after(3600):
+        results = await tgs.run_batch(client, iter(requests(2)), **FAST)
+    assert [r.text for r in results] == ["You said: q0", "You said: q1"]
+    with pytest.raises(tgs.ConfigurationError, match="iterable of request mappings"):
+        await tgs.run_batch(client, "not requests")  # type: ignore[arg-type]

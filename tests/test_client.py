@@ -233,6 +233,7 @@ async def test_error_body_read_is_bounded(fake: FakeGroq) -> None:
         ("default_headers", {"Authorization": "Bearer x"}, "may not set authorization"),
         ("default_headers", {"x-a": "1\r\nx-b: 2"}, "CR, LF or NUL"),
         ("default_headers", {"x-a": 1}, "must be str"),
+        ("default_headers", {"Content-Length": "1"}, "set by the HTTP layer"),
         ("default_headers", ["x-a: 1"], "must be a mapping"),
         ("base_url", 5, "base_url must be a str"),
     ],
@@ -278,7 +279,9 @@ async def test_surrounding_whitespace_is_stripped(
     assert [r.bearer_token for r in fake.requests] == [key, key]
 
 
-@pytest.mark.parametrize("inside", [" ", "\n", "\r", "\t", "\x00", "\x7f", "\u2028", "\u200b"])
+@pytest.mark.parametrize(
+    "inside", [" ", "\n", "\r", "\t", "\x00", "\x7f", "\u2028", "\u200b", "\u2026", "é"]
+)
 @pytest.mark.parametrize("source", ["argument", "environment"])
 def test_a_key_with_whitespace_or_control_inside_is_refused_unechoed(
     monkeypatch: pytest.MonkeyPatch, inside: str, source: str

@@ -378,17 +378,18 @@ class GroqClient(trio.abc.AsyncResource):
 
     def _send_error(self, exc: httpx.HTTPError, connect_timeout: float | None) -> Exception:
         """The typed error for an httpx failure to send (its message redacted)."""
+        text = self._key.redact(repr(exc))
         if isinstance(exc, httpx.LocalProtocolError):
             # Our own request broke HTTP (a header h11 refuses): sending again cannot help.
-            return ConfigurationError(f"the request could not be sent: {exc}; check the headers")
+            return ConfigurationError(f"the request could not be sent: {text}; check the headers")
         if isinstance(exc, httpx.ConnectTimeout):
             return ConnectTimeout(connect_timeout or 0.0)
         if isinstance(exc, httpx.TimeoutException):
-            return APIConnectionError(f"sending the request to {self._base_url} timed out: {exc!r}")
+            return APIConnectionError(f"sending the request to {self._base_url} timed out: {text}")
         if isinstance(exc, httpx.UnsupportedProtocol):
-            return ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}")
+            return ConfigurationError(f"unsupported base_url {self._base_url!r}: {text}")
         return APIConnectionError(
-            f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
+            f"could not reach {self._base_url}: {text}; check the network and base_url"
         )
 
     async def _status_error(self, response: httpx.Response) -> APIStatusError:

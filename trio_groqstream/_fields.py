@@ -35,6 +35,7 @@ class FieldError(Exception):
 
 
 def is_real(value: object) -> bool:
+    """An int or a float, but not a bool (``True`` is an int to Python, never a number here)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -45,6 +46,7 @@ def closest(name: str, known: Iterable[str]) -> str:
 
 
 def check_str_mapping(path: str, value: object, *, values: type | None) -> None:
+    """A mapping with str keys (and, unless ``values`` is None, values of that type)."""
     if not isinstance(value, Mapping):
         raise FieldError(path, f"must be a mapping, not {type(value).__name__}")
     for key, item in value.items():

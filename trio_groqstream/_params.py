@@ -148,8 +148,9 @@ class ChannelParams(ChatParams, CallOptions, total=False):
     """:func:`stream_to_channel`'s keyword arguments: the request fields and the call options."""
 
 
-#: The per-call stream options (the four deadlines and the retry policy).
+#: The four deadlines.
 TIMEOUT_OPTIONS: Final = ("connect_timeout", "first_chunk_timeout", "idle_timeout", "total_timeout")
+#: The per-call stream options: the deadlines, the retry policy and the size caps.
 CALL_OPTIONS: Final = (
     *TIMEOUT_OPTIONS,
     "max_retries",
@@ -176,13 +177,16 @@ _EXTRAS: Final = frozenset({"extra_body", "extra_headers", "extra_query"})
 # --- option checks (shared by GroqClient and every streaming call) ------------------------------
 
 
-def check_seconds(name: str, value: object, *, allow_none: bool = True) -> float | None:
-    """A duration in seconds: a positive real number (``math.inf`` allowed) or ``None``."""
-    if value is None and allow_none:
+def check_seconds(name: str, value: object) -> float | None:
+    """A deadline: a positive number of seconds (``math.inf`` allowed) or ``None`` (no limit).
+    Zero, negative and NaN are refused: each would fire at once, or never, by accident."""
+    if value is None:
         return None
     if not is_real(value) or math.isnan(value) or value <= 0:  # type: ignore[arg-type,operator]
-        allowed = "a positive number of seconds" + (" or None (no limit)" if allow_none else "")
-        raise ConfigurationError(f"{name}={value!r} is not allowed: {name} must be {allowed}")
+        raise ConfigurationError(
+            f"{name}={value!r} is not allowed: {name} must be a positive number of seconds "
+            "or None (no limit)"
+        )
     return float(value)  # type: ignore[arg-type]
 
 
@@ -196,12 +200,14 @@ def check_count(name: str, value: object, *, minimum: int) -> int:
 
 
 def check_bool(name: str, value: object) -> bool:
+    """Exactly ``True`` or ``False`` (``"no"`` is truthy, so it is refused)."""
     if not isinstance(value, bool):
         raise ConfigurationError(f"{name}={value!r} is not allowed: {name} must be True or False")
     return value
 
 
 def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    """One of ``choices``."""
     if not isinstance(value, str) or value not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         raise ConfigurationError(
@@ -245,17 +251,25 @@ def clean_api_key(value: object, from_env: bool) -> str:
             "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "
             "variable (keys look like gsk_...)"
         )
-    bad = next((ch for ch in key if ch.isspace() or not ch.isprintable()), None)
+    bad = next((ch for ch in key if not "!" <= ch <= "~"), None)  # printable ASCII only
     if bad is not None:
-        kind = "whitespace" if bad.isspace() else "a control character"
+        kind = (
+            "whitespace"
+            if bad.isspace()
+            else "a non-ASCII character"
+            if bad.isprintable()
+            else "a control character"
+        )
         raise ConfigurationError(
-            f"the API key from {source} contains {kind} (U+{ord(bad):04X}) inside it, so it "
+            f"the API key from {source} contains {kind} (U+{ord(bad):04X}), so it "
             "cannot be sent in a header; copy the key again (keys look like gsk_...)"
         )
     return key
 
 
 def check_default_headers(headers: object) -> dict[str, str]:
+    """GroqClient's ``default_headers``: str names and values a server will accept (lower-cased
+    names); the key is never among them."""
     if headers is None:
         return {}
     if not isinstance(headers, Mapping):
@@ -277,6 +291,10 @@ def check_default_headers(headers: object) -> dict[str, str]:
         if name.lower() == "authorization":
             raise ConfigurationError(
                 "default_headers may not set authorization: pass the key as api_key="
+            )
+        if name.lower() in _FRAMING:
+            raise ConfigurationError(
+                f"default_headers[{name!r}] is set by the HTTP layer for each request; leave it out"
             )
         checked[name.lower()] = value
     return checked
@@ -424,11 +442,19 @@ def _extra(name: str, value: object) -> dict[str, str]:
                     f"{name}.{header}",
                     "the API key is the client's: use GroqClient(api_key=...) for another key",
                 )
+            if header.lower() in _FRAMING:
+                raise FieldError(
+                    f"{name}.{header}", "is set by the HTTP layer for each request; leave it out"
+                )
             if any(ch in text for ch in "\r\n\0") or any(ch in header for ch in "\r\n\0: "):
                 raise FieldError(
                     f"{name}.{header}", "header names and values may not hold CR, LF or NUL"
                 )
     return checked
+
+
+# Headers that frame or route the request: a caller's value would corrupt it.
+_FRAMING: Final = frozenset({"content-length", "transfer-encoding", "host", "connection"})
 
 
 def _unencodable(value: object, path: str) -> str | None:

@@ -27,6 +27,9 @@ __all__ = [
 ]
 
 REDACTED = "<redacted>"
+#: Shorter keys are placeholders for local servers ("EMPTY", "x"), not secrets: redacting them from
+#: every message would mangle ordinary words. The client still redacts them from its own messages.
+MIN_SECRET_LENGTH = 8
 
 _secrets: Counter[str] = Counter()
 _forms: list[str] = []  # every form of every registered secret, longest first
@@ -53,7 +56,7 @@ def _rebuild() -> None:
 
 def register_secret(secret: str) -> None:
     """Redact ``secret`` from every error made from now on (reference-counted)."""
-    if not secret:
+    if len(secret) < MIN_SECRET_LENGTH:
         return
     with _lock:
         _secrets[secret] += 1
@@ -63,6 +66,8 @@ def register_secret(secret: str) -> None:
 
 def unregister_secret(secret: str) -> None:
     """Undo one :func:`register_secret` (a client was closed or collected)."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        return
     with _lock:
         if _secrets[secret] > 1:
             _secrets[secret] -= 1

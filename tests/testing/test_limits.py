@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
 
 import httpx
 import pytest
@@ -191,7 +190,7 @@ async def test_the_library_sees_the_limits(socket_clock: trio.testing.MockClock)
         fake.push(text_reply("first"))
         with trio.fail_after(60):
             async with tgs.open_stream(
-                client, model=MODEL, messages=cast("Any", CHAT["messages"])
+                client, model=MODEL, messages=[{"role": "user", "content": "hi"}]
             ) as stream:
                 async for _ in stream:
                     pass
@@ -199,7 +198,7 @@ async def test_the_library_sees_the_limits(socket_clock: trio.testing.MockClock)
             assert stream.rate_limits.reset_requests == pytest.approx(3600)
             with pytest.raises(tgs.RateLimitError) as info:
                 async with tgs.open_stream(
-                    client, model=MODEL, messages=cast("Any", CHAT["messages"])
+                    client, model=MODEL, messages=[{"role": "user", "content": "hi"}]
                 ):
                     pass  # pragma: no cover
     assert info.value.status_code == 429

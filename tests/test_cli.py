@@ -436,7 +436,7 @@ def test_ctrl_c_in_process_exits_130_with_whole_records(
     prompts = [f"q{i}" for i in range(12)]
     assert main(["--fake", "-c", "2", "-o", str(out), *prompts]) == 130
     err = capsys.readouterr().err
-    assert re.search(r"not started in [\d.]+s \(interrupted by SIGINT\)", err), err
+    assert re.search(r" in [\d.]+s \(interrupted by SIGINT\)$", err, re.M), err
     assert "add --resume" in err
     assert 1 <= len(read_records(out)) < 12
 

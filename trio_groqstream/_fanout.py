@@ -156,11 +156,6 @@ class FanoutStream(BatchedReceiveChannel[FanoutEvent]):
             )
         return self._results
 
-    async def receive(self) -> FanoutEvent:
-        """The next event; ``trio.EndOfChannel`` once every request has finished. A cancel point
-        (a schedule point at least once per batch); cancelling it loses nothing."""
-        return await super().receive()
-
     def _note(self, item: FanoutEvent) -> None:
         if item.chunk is not None:
             text = item.text

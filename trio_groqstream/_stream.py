@@ -128,11 +128,6 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
         """The completion accumulated from the chunks received so far."""
         return self._acc.snapshot()
 
-    async def receive(self) -> ChatCompletionChunk:
-        """The next chunk. Raises ``trio.EndOfChannel`` after ``[DONE]``, the stream's typed
-        error if it failed, ``trio.ClosedResourceError`` after :meth:`aclose`."""
-        return await super().receive()
-
     def _note(self, item: ChatCompletionChunk) -> None:
         self._acc.add(item)
 

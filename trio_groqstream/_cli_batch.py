@@ -146,12 +146,19 @@ def _read(args: argparse.Namespace, stdin: IO[str]) -> tuple[list[dict[str, Any]
         jobs = jobs_from_prompts(prompts, args.system, defaults)
         path = None
     else:
-        if args.input is None and stdin.isatty():
+        if args.input is None and _isatty(stdin):
             raise UsageError("no prompts: give them as arguments, with --input FILE, or on stdin")
         label, lines = open_source(args.input or "-", stdin)
         jobs = read_jobs(label, lines, fmt=args.format, system=args.system, defaults=defaults)
         path = None if args.input in (None, "-") else args.input
     return [job.request for job in jobs], path
+
+
+def _isatty(stream: IO[str] | None) -> bool:
+    try:
+        return stream is None or stream.isatty()
+    except (AttributeError, ValueError):  # closed, or not a real file
+        return False
 
 
 def _ledger(path: str | None, digest: str) -> Path:

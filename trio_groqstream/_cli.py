@@ -52,7 +52,7 @@ EXIT_WRITE_ERROR = 74  # EX_IOERR in sysexits.h
 EXIT_PIPE = 128 + signal.SIGPIPE if hasattr(signal, "SIGPIPE") else 141
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 #: ``trio-groqstream NAME ...`` runs ``main(argv) -> int`` of this module (imported when used).
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {"batch": "trio_groqstream._cli_batch"}
 _TIMEOUTS = ("connect_timeout", "first_chunk_timeout", "idle_timeout", "total_timeout")
 _HELP_HINT = f"Try '{PROG} --help' for more information."
 

@@ -12,6 +12,7 @@ import contextlib
 import enum
 import ipaddress
 import json
+import math
 import os
 import time
 import weakref
@@ -28,6 +29,10 @@ from ._errors import (
     APIStatusError,
     ConfigurationError,
     ConnectTimeout,
+    GroqStreamError,
+    RateLimitError,
+    StreamProtocolError,
+    TotalTimeout,
     UnexpectedContentTypeError,
     excerpt,
     status_error_class,
@@ -43,6 +48,7 @@ from ._params import (
 )
 from ._ratelimit import RateLimits, parse_retry_after
 from ._redact import redact, register_secret, scrub_chain, unregister_secret
+from ._retry import backoff, is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._version import __version__
 
@@ -424,6 +430,130 @@ class GroqClient(trio.abc.AsyncResource):
             retry_after=parse_retry_after(headers, now=time.time()),
         )
 
+    # --- non-streaming requests (the Batch API's files and batches) -----------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        max_bytes: int = ERROR_BODY_LIMIT,
+    ) -> tuple[bytes, dict[str, str]]:
+        """Send one non-streaming request under ``/openai/v1``; return its 2xx body and headers.
+
+        The client's settings apply: ``connect_timeout``, ``total_timeout`` for the whole call
+        (retries included), ``max_retries`` and ``max_retry_wait``. A request that may have had an
+        effect (a POST that created something) is retried only when it surely had none: refused
+        connections, 429 and 498. The body is read up to ``max_bytes``; past it, a typed error.
+        """
+        settings = self.settings
+        retries = settings.max_retries
+        attempts = 0
+        waits: list[float] = []
+        deadline = trio.current_time() + (
+            settings.total_timeout if settings.total_timeout is not None else math.inf
+        )
+        with trio.move_on_at(deadline) as scope:
+            while True:
+                attempts += 1
+                try:
+                    return await self._request_once(
+                        method, path, content, content_type, params, max_bytes
+                    )
+                except GroqStreamError as exc:
+                    if retries <= 0 or not _retry_safe(exc, idempotent=idempotent):
+                        exc.attempts, exc.retry_waits = attempts, tuple(waits)
+                        raise
+                    wait = exc.retry_after if isinstance(exc, APIStatusError) else None
+                    if wait is None:
+                        wait = backoff(settings.max_retries - retries + 1)
+                    elif wait > settings.max_retry_wait:
+                        exc.attempts, exc.retry_waits = attempts, tuple(waits)
+                        raise
+                    retries -= 1
+                    waits.append(wait)
+                await trio.sleep(wait)
+        assert scope.cancelled_caught
+        error = TotalTimeout(settings.total_timeout or 0.0)
+        error.attempts, error.retry_waits = attempts, tuple(waits)
+        raise error
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        content_type: str,
+        params: Mapping[str, str] | None,
+        max_bytes: int,
+    ) -> tuple[bytes, dict[str, str]]:
+        if self._closed:
+            raise ConfigurationError("this GroqClient is closed; open a new one")
+        connect = self.settings.connect_timeout
+        headers = {**self._headers, "accept": "application/json", "content-type": content_type}
+        if content is None:
+            del headers["content-type"]
+        request = self._http.build_request(
+            method,
+            self._base_url + "/openai/v1" + path,
+            params=params,
+            headers=headers,
+            timeout=httpx.Timeout(connect=connect, read=None, write=None, pool=None),
+        )
+        if content is not None:
+            request.stream = _Body(content)
+            request.headers["content-length"] = str(len(content))
+        request.headers["authorization"] = f"Bearer {self._key.reveal()}"
+        try:
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            scrub_chain(exc, self._key.reveal())
+            raise self._connection_error(exc, connect) from exc
+        try:
+            if not 200 <= response.status_code < 300:
+                raise await self._status_error(response)
+            body = await _read_bounded(response, max_bytes + 1, strict=True)
+        except httpx.HTTPError as exc:
+            scrub_chain(exc, self._key.reveal())
+            raise self._connection_error(exc, connect) from exc
+        finally:
+            await close_response(response)
+        if len(body) > max_bytes:
+            raise StreamProtocolError(
+                f"the response to {method} {path} is larger than {max_bytes} bytes; pass a "
+                "larger max_bytes if that is expected"
+            )
+        return body, {name.lower(): value for name, value in response.headers.items()}
+
+    def _connection_error(self, exc: httpx.HTTPError, connect: float | None) -> GroqStreamError:
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ConnectTimeout(connect or 0.0)
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}")
+        return APIConnectionError(
+            self._key.redact(
+                f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
+            )
+        )
+
+
+def _retry_safe(exc: GroqStreamError, *, idempotent: bool) -> bool:
+    """Whether retrying is safe: any retryable failure of an idempotent request; for one that may
+    have had an effect, only failures that prove it had none."""
+    if not is_retryable(exc):
+        return False
+    if idempotent:
+        return True
+    if isinstance(exc, (RateLimitError, ConnectTimeout)):
+        return True
+    if isinstance(exc, APIStatusError):
+        return exc.status_code == 498
+    return isinstance(exc.__cause__, httpx.ConnectError)
+
 
 def check_client(client: object) -> None:
     """Refuse anything but a :class:`GroqClient` where one is expected (an ``httpx`` client, the
@@ -473,7 +603,9 @@ async def close_response(
 _FINISH_STEPS = 16
 
 
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+async def _read_bounded(response: httpx.Response, limit: int, *, strict: bool = False) -> bytes:
+    """Read at most about ``limit`` bytes. With ``strict`` a broken read raises (the body is the
+    answer); otherwise what arrived is kept (an error body is only evidence)."""
     parts: list[bytes] = []
     size = 0
     iterator = response.aiter_bytes()
@@ -484,7 +616,8 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
             if size >= limit:
                 break
     except httpx.HTTPError:
-        pass  # the body is only evidence; what we got is enough
+        if strict:
+            raise
     finally:
         await close_response(response, iterator)
     return b"".join(parts)[:limit]

@@ -304,6 +304,8 @@ def _bodies(requests: Iterable[Request]) -> Iterator[bytes]:
 
 
 _STREAM_OPTIONS = frozenset(CALL_OPTIONS)
+#: What a limiter must do: a ``trio.CapacityLimiter``, or a wrapper around one (the CLI counts).
+_LIMITER_METHODS = ("acquire_on_behalf_of", "release_on_behalf_of")
 
 
 def _check(
@@ -330,10 +332,7 @@ def _check(
         check_bool("keep_results", keep_results)
     if limiter is not None and not (
         isinstance(limiter, trio.CapacityLimiter)
-        or all(
-            callable(getattr(limiter, name, None))
-            for name in ("acquire_on_behalf_of", "release_on_behalf_of")
-        )
+        or all(callable(getattr(limiter, m, None)) for m in _LIMITER_METHODS)
     ):
         raise ConfigurationError(
             f"limiter={limiter!r} is not allowed: limiter must be a trio.CapacityLimiter (or "

@@ -18,6 +18,7 @@ import msgspec
 import trio
 
 from ._answers import echo_handler, fresh_request_id
+from ._batches import FakeBatches
 from ._catalogue import (
     DECOMMISSIONED_MODELS,
     FakeModel,
@@ -116,6 +117,9 @@ class Responder:
         self.router.add("GET", MODELS_PATH, self._list_models)
         self.router.add("GET", MODELS_PATH + "/{model}", self._retrieve_model)
         self.router.add("GET", MODELS_PATH + "/{owner}/{model}", self._retrieve_model)
+        #: The Batch API's files and batches (``_batches.py``); lines answered as chat requests.
+        self.batches = FakeBatches(lambda request: self._chat_completions(request, {}))
+        self.batches.add_routes(self.router)
 
     @property
     def rate_limits(self) -> FakeRateLimits | None:

@@ -416,7 +416,9 @@ class FakeGroq(Responder):
                     return
                 else:
                     await trio.sleep_forever()
-            await stream.send_all(_send(conn, h11.EndOfMessage()))
+            end = _send(conn, h11.EndOfMessage())
+            if end:  # b"" with a content-length: sending it would only be a checkpoint, where
+                await stream.send_all(end)  # a client that read it all and hung up cancels us
             # Set before any other checkpoint: a client that read the whole response may close
             # at once, and that must not count as closing early.
             progress.completed = True

@@ -16,7 +16,7 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, with branch coverage (the README's test command)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,compat]")
     session.run(
         "pytest",
         "--cov=trio_groqstream",
@@ -51,13 +51,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def soak(session: nox.Session) -> None:
-    """Long randomised cancellation and fan-out runs (not in CI)."""
+    """Long randomised cancellation and fan-out runs, and peak memory against hostile servers
+    (not in CI)."""
     session.install("-e", ".[test]")
     session.env["TRIO_GROQSTREAM_SOAK"] = "20"
     session.run(
         "pytest",
         "tests/test_stream.py::test_hundreds_of_abandoned_streams_leave_nothing_open",
         "tests/test_fanout.py::test_random_cancellation_leaves_nothing_behind",
+        "tests/test_soak_bounds.py",
         *session.posargs,
     )
 

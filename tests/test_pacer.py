@@ -8,7 +8,7 @@ import itertools
 import math
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -553,9 +553,12 @@ def loopback_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=LOOPBACK_AUTOJUMP)
 
 
-def requests_(count: int, **fields: Any) -> list[dict[str, Any]]:
+def requests_(count: int, **fields: Any) -> list[tgs.ChatRequest]:
     return [
-        {"model": MODEL, "messages": [{"role": "user", "content": f"prompt {i}"}], **fields}
+        cast(
+            "tgs.ChatRequest",
+            {"model": MODEL, "messages": [{"role": "user", "content": f"prompt {i}"}], **fields},
+        )
         for i in range(count)
     ]
 

@@ -595,7 +595,7 @@ class Pacer:
                     at, reason = pace.next_start(cost, now)
                     if at <= now:
                         break
-                    if reason is not None and at - start > max_wait:
+                    if reason is not None and at - start > max_wait + RESET_SLACK:
                         pace.refuse(reason)
                         raise _refusal(model, reason, at - start, max_wait)
                     pace.waiting_for = reason

@@ -15,12 +15,15 @@ EXPECTED = {
     "FAKE_API_KEY",
     "KEEPALIVE",
     "MODELS_PATH",
+    "BatchTiming",
     "Drop",
     "Endpoint",
+    "FakeBatches",
     "FakeGroq",
     "FakeModel",
     "FakeRateLimits",
     "Handler",
+    "LineHandler",
     "MockGroq",
     "Part",
     "Pause",
@@ -29,6 +32,12 @@ EXPECTED = {
     "ServerStats",
     "Stall",
     "drop_reply",
+    "used_up_window_reply",
+    "retry_after_reply",
+    "held_open_reply",
+    "deep_json_reply",
+    "contentless_flood_reply",
+    "compression_bomb_reply",
     "echo_handler",
     "echo_text",
     "eof_reply",
@@ -68,3 +77,32 @@ def test_the_package_root_does_not_import_testing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_testing_rooms_import_each_other_without_a_cycle() -> None:
+    """Each private module of the fake imports only rooms below it (TYPE_CHECKING ones too)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(testing.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in folder.glob("_*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imports[path.stem] = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        }
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        if name in done:
+            return
+        for imported in imports.get(name, set()):
+            visit(imported, (*path, name))
+        done.add(name)
+
+    for name in imports:
+        visit(name, ())
+    assert {"_requests", "_scenarios", "_responder"} <= set(imports)

@@ -8,8 +8,15 @@ Two fakes answer the same scripts:
 * :class:`MockGroq` (or :func:`mock_transport`) answers in-process through
   ``httpx.MockTransport``: no sockets, for tests of what the client makes of the bytes.
 
-Each request gets the next reply given to ``push()``, then whatever the handler returns (by
-default :func:`echo_handler`: ``"You said: <last user message>"``, streamed word by word). A
+Out of the box the server behaves like Groq: it refuses what Groq refuses (400
+``invalid_request_error`` naming the field, 404 ``model_not_found`` for a model not in its
+catalogue, 413 for an oversized body), serves ``GET /openai/v1/models``, and, given
+:class:`FakeRateLimits`, enforces request and token limits with Groq's headers, 429 and 413.
+``python -m trio_groqstream.testing --port N`` runs it in a process of its own.
+
+Each valid request gets the next reply given to ``push()``, then whatever the handler returns (by
+default :func:`echo_handler`: ``"You said: <last user message>"``, as a stream or a
+``chat.completion`` as the request asks, honouring tools, JSON mode and the token limit). A
 :class:`Reply` is plain data, built by the scenario functions (``text_reply``,
 ``tool_call_reply``, ``http_error_reply``, ``drop_reply``, ``stall_reply``, ``replay_reply``, ...)
 or by hand from bytes and the faults :class:`Pause`, :class:`Stall` and :class:`Drop`::
@@ -53,6 +60,9 @@ The package root ``trio_groqstream`` does not import this module; it needs ``h11
 
 from ._answers import echo_handler as echo_handler
 from ._answers import echo_text as echo_text
+from ._batches import BatchTiming as BatchTiming
+from ._batches import FakeBatches as FakeBatches
+from ._batches import LineHandler as LineHandler
 from ._catalogue import DECOMMISSIONED_MODELS as DECOMMISSIONED_MODELS
 from ._catalogue import DEFAULT_MODELS as DEFAULT_MODELS
 from ._catalogue import FakeModel as FakeModel
@@ -66,6 +76,12 @@ from ._faults import http_error_reply as http_error_reply
 from ._faults import keepalive_only_reply as keepalive_only_reply
 from ._faults import non_sse_reply as non_sse_reply
 from ._faults import stall_reply as stall_reply
+from ._hostile import compression_bomb_reply as compression_bomb_reply
+from ._hostile import contentless_flood_reply as contentless_flood_reply
+from ._hostile import deep_json_reply as deep_json_reply
+from ._hostile import held_open_reply as held_open_reply
+from ._hostile import retry_after_reply as retry_after_reply
+from ._hostile import used_up_window_reply as used_up_window_reply
 from ._limits import FakeRateLimits as FakeRateLimits
 from ._limits import go_duration as go_duration
 from ._mock import MockGroq as MockGroq
@@ -99,12 +115,15 @@ __all__ = [
     "FAKE_API_KEY",
     "KEEPALIVE",
     "MODELS_PATH",
+    "BatchTiming",
     "Drop",
     "Endpoint",
+    "FakeBatches",
     "FakeGroq",
     "FakeModel",
     "FakeRateLimits",
     "Handler",
+    "LineHandler",
     "MockGroq",
     "Part",
     "Pause",
@@ -112,12 +131,16 @@ __all__ = [
     "Reply",
     "ServerStats",
     "Stall",
+    "compression_bomb_reply",
+    "contentless_flood_reply",
+    "deep_json_reply",
     "drop_reply",
     "echo_handler",
     "echo_text",
     "eof_reply",
     "go_duration",
     "headers_never_reply",
+    "held_open_reply",
     "http_error_reply",
     "in_stream_error_reply",
     "keepalive_only_reply",
@@ -126,9 +149,11 @@ __all__ = [
     "open_fake_groq",
     "reasoning_reply",
     "replay_reply",
+    "retry_after_reply",
     "sse_event",
     "stall_reply",
     "text_reply",
     "tool_call_reply",
     "trickle_reply",
+    "used_up_window_reply",
 ]

@@ -30,6 +30,10 @@ _FORMATS = {
 }
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def sample(schema: Any, *, text: str = "text") -> Any:
     """A value valid for ``schema``; ``text`` fills the strings that have no other constraint."""
     return _Sampler(schema, text).value(schema, "value", 0)
@@ -141,27 +145,39 @@ class _Sampler:
 
     @staticmethod
     def number(schema: Mapping[str, Any], *, integer: bool) -> int | float:
-        low = schema.get("minimum")
-        high = schema.get("maximum")
-        ex_low = schema.get("exclusiveMinimum")
-        ex_high = schema.get("exclusiveMaximum")
-        value: float = 1
-        if isinstance(low, (int, float)):
-            value = max(value, low)
-        if isinstance(ex_low, (int, float)) and value <= ex_low:
-            value = ex_low + 1
-        if isinstance(high, (int, float)):
-            value = min(value, high)
-        if isinstance(ex_high, (int, float)) and value >= ex_high:
-            value = ex_high - (1 if integer else 0.5)
-            if isinstance(ex_low, (int, float)) and value <= ex_low:
-                value = (ex_low + ex_high) / 2
-        step = schema.get("multipleOf")
-        if isinstance(step, (int, float)) and step > 0:
-            value = math.ceil(value / step) * step
-        if integer:
-            return math.ceil(value) if isinstance(low, (int, float)) else math.floor(value)
-        return float(value)
+        low, low_strict, high, high_strict = -math.inf, False, math.inf, False
+        if _is_number(schema.get("minimum")):
+            low = schema["minimum"]
+        if _is_number(schema.get("exclusiveMinimum")) and schema["exclusiveMinimum"] >= low:
+            low, low_strict = schema["exclusiveMinimum"], True
+        if _is_number(schema.get("maximum")):
+            high = schema["maximum"]
+        if _is_number(schema.get("exclusiveMaximum")) and schema["exclusiveMaximum"] <= high:
+            high, high_strict = schema["exclusiveMaximum"], True
+
+        def fits(value: float) -> bool:
+            above = value > low if low_strict else value >= low
+            below = value < high if high_strict else value <= high
+            return above and below
+
+        given: Any = schema.get("multipleOf")
+        step: float | None = given if _is_number(given) and given > 0 else None
+        if step is None and integer:
+            step = 1
+        start = min(max(1.0, low), high)  # 1 if allowed, else the bound nearest to it
+        if step is None:
+            if fits(start):
+                return float(start)
+            if math.isfinite(low) and math.isfinite(high):
+                return (low + high) / 2
+            return float(low + 1 if math.isfinite(low) else high - 1)
+        candidates = [math.ceil(start / step) * step, math.floor(start / step) * step]
+        for bound, nudge in ((low, 1), (high, -1)):
+            if math.isfinite(bound):
+                base = (math.ceil if nudge > 0 else math.floor)(bound / step)
+                candidates += [base * step, (base + nudge) * step]
+        chosen = next((c for c in candidates if fits(c)), candidates[0])
+        return int(chosen) if integer else float(chosen)
 
     def string(self, schema: Mapping[str, Any], name: str) -> str:
         fmt = schema.get("format")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from ._replies import Reply
 from ._requests import RecordedRequest
@@ -35,7 +36,7 @@ class _Pattern:
             if want.startswith("{") and want.endswith("}"):
                 if not got:
                     return None
-                params[want[1:-1]] = got
+                params[want[1:-1]] = unquote(got)  # SDKs quote a "/" in a model id
             elif want != got:
                 return None
         return params

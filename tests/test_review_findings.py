@@ -3,6 +3,7 @@ fails on today's main (``xfail(strict=True)``), so the suite stays green until i
 
 from __future__ import annotations
 
+import sys
 import zlib
 
 import pytest
@@ -10,7 +11,20 @@ import trio
 from trio.testing import MockClock
 
 import trio_groqstream as tgs
-from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, Pause, Reply, Stall, text_reply
+from trio_groqstream.testing import (
+    FAKE_API_KEY,
+    FakeGroq,
+    Pause,
+    Reply,
+    Stall,
+    retry_after_reply,
+    text_reply,
+    used_up_window_reply,
+)
+
+if sys.version_info < (3, 11):  # pragma: no cover
+    from exceptiongroup import ExceptionGroup
+
 from trio_groqstream.testing._chunks import DONE, stream_headers
 
 MODEL = "llama-3.3-70b-versatile"
@@ -75,3 +89,30 @@ async def test_done_in_hand_while_the_consumer_is_slow_is_not_a_total_timeout(
         async for _ in stream:
             pass
     assert stream.completion.text == " ".join(["w"] * 100)
+
+
+@pytest.mark.xfail(strict=True, reason="wait_for_rate_limits sleeps as long as the server says")
+async def test_a_used_up_window_does_not_stall_the_next_requests(
+    loopback_clock: MockClock, client: tgs.GroqClient, fake: FakeGroq
+) -> None:
+    fake.push(used_up_window_reply("first", reset="9999999h"), text_reply("second"))
+    outcome: object = None
+    with trio.move_on_after(3600):  # far past max_retry_wait (60 s) and total_timeout (10 s)
+        try:
+            outcome = await tgs.gather(client, [REQUEST] * 2, max_concurrency=1, total_timeout=10)
+        except Exception as exc:  # a RateLimitError saying how long is fine too
+            outcome = exc
+    assert outcome is not None  # was: still asleep after an hour (for 9,999,999 h)
+
+
+@pytest.mark.xfail(strict=True, reason="a refused retry-after still paces the client's next gather")
+async def test_a_refused_retry_after_does_not_stall_the_next_gather(
+    loopback_clock: MockClock, client: tgs.GroqClient, fake: FakeGroq
+) -> None:
+    fake.push(retry_after_reply(999_999), text_reply("later"))
+    with pytest.raises(ExceptionGroup):  # the 429 itself fails that gather
+        await tgs.gather(client, [REQUEST])
+    outcome: object = None
+    with trio.move_on_after(3600):
+        outcome = await tgs.gather(client, [REQUEST])
+    assert outcome is not None  # was: asleep for the 999,999 s the refused 429 asked for

@@ -25,7 +25,7 @@ from trio_groqstream.testing import (
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import ExceptionGroup
 
-from trio_groqstream.testing._chunks import DONE, stream_headers
+from trio_groqstream.testing._chunks import stream_headers
 
 MODEL = "llama-3.3-70b-versatile"
 REQUEST: tgs.ChatRequest = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}

@@ -212,3 +212,22 @@ async def test_a_deeply_nested_error_body_is_a_status_error_and_not_retried(fake
     # was: APIConnectionError "the HTTP transport failed ... RecursionError", sent 3 times
     assert isinstance(info.value, tgs.BadRequestError)
     assert fake.stats().requests == 1  # a 400 is never retried
+
+
+@pytest.mark.xfail(strict=True, reason="documented only in the docstring; fanout.md invites it")
+async def test_a_consumer_using_the_shared_limiter_does_not_deadlock(
+    loopback_clock: MockClock, client: tgs.GroqClient, fake: FakeGroq
+) -> None:
+    # fanout.md: "you can also share it with your other code that talks to Groq". Both slots are
+    # held by workers waiting for the consumer, which waits for a slot: a deadlock.
+    long_text = " ".join(f"w{i}" for i in range(400))
+    fake.push(text_reply(long_text), text_reply(long_text), text_reply("follow-up"))
+    limiter = trio.CapacityLimiter(2)
+    follow_up = ""
+    with trio.move_on_after(60):
+        async with tgs.open_fanout(client, [REQUEST] * 2, limiter=limiter, buffer=1) as fanout:
+            async for event in fanout:
+                if event.index == 0 and event.text.strip() == "w5":
+                    [answer] = await tgs.gather(client, [REQUEST], limiter=limiter)
+                    follow_up = answer.text
+    assert follow_up == "follow-up"

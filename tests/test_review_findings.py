@@ -97,7 +97,6 @@ async def test_done_in_hand_while_the_consumer_is_slow_is_not_a_total_timeout(
     assert stream.completion.text == " ".join(["w"] * 100)
 
 
-@pytest.mark.xfail(strict=True, reason="wait_for_rate_limits sleeps as long as the server says")
 async def test_a_used_up_window_does_not_stall_the_next_requests(
     loopback_clock: MockClock, client: tgs.GroqClient, fake: FakeGroq
 ) -> None:
@@ -111,7 +110,6 @@ async def test_a_used_up_window_does_not_stall_the_next_requests(
     assert outcome is not None  # was: still asleep after an hour (for 9,999,999 h)
 
 
-@pytest.mark.xfail(strict=True, reason="a refused retry-after still paces the client's next gather")
 async def test_a_refused_retry_after_does_not_stall_the_next_gather(
     loopback_clock: MockClock, client: tgs.GroqClient, fake: FakeGroq
 ) -> None:

@@ -117,6 +117,7 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._refilling = False
         self._refilled = trio.lowlevel.ParkingLot()
         self._unyielded = 0
+        self._stopped = False
 
     def _note(self, item: T) -> None:
         """Called for every item as it is handed out, in order."""
@@ -183,6 +184,8 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
             await self._refilled.park()  # a checkpoint: cancelling it loses nothing
             if self._pos < len(self._batch):
                 return
+        if self._stopped:
+            self._end()
         self._refilling = True
         try:
             batch = await self._receive.receive()
@@ -198,6 +201,13 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._batch = batch
         self._pos = 0
         self._unyielded = 0  # the channel's receive was a full checkpoint
+
+    def _stop(self) -> None:
+        """The consumers' side failed: drop what is in hand; from now on, receiving ends (with
+        :meth:`_end`'s error) instead of taking more."""
+        self._stopped = True
+        self._batch = []
+        self._pos = 0
 
     def _close(self) -> None:
         """Close the consumers' side: every receive, pending or later, raises at once."""

@@ -734,6 +734,11 @@ async def stream_to_channel(
             (``connect_timeout``, ..., ``max_completion_size``), all checked before anything is
             sent.
     """
+    if not all(callable(getattr(send_channel, name, None)) for name in ("send", "aclose")):
+        raise ConfigurationError(
+            f"send_channel must be a trio SendChannel (from trio.open_memory_channel, say), "
+            f"not {type(send_channel).__name__}"
+        )
     acc = Accumulator()
 
     async def sink(batch: Batch) -> None:

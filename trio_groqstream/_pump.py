@@ -44,6 +44,7 @@ from ._errors import (
 )
 from ._inflate import Inflater, inflater_for
 from ._ratelimit import RateLimits
+from ._redact import scrub_chain
 from ._retry import backoff, is_retryable
 from ._sse import ServerSentEvent, SSEDecoder
 from ._wire import CHUNK_DECODER, ERROR_ENVELOPE_DECODER, ChatCompletionChunk, ErrorObject
@@ -198,6 +199,7 @@ class Pump:
         self._waiting_on_sink = False
         self._timed_out: APITimeoutError | None = None
         self._to_drain: tuple[httpx.Response, AsyncIterator[bytes]] | None = None
+        self._total = trio.CancelScope()  # the total deadline's scope, once running
         self.started = False
         self.done = False
         self.metrics = StreamMetrics()
@@ -213,6 +215,7 @@ class Pump:
         try:
             try:
                 with trio.CancelScope() as total:
+                    self._total = total
                     metrics.started_at = trio.current_time()
                     if settings.total_timeout is not None:
                         total.deadline = metrics.started_at + settings.total_timeout
@@ -361,6 +364,10 @@ class Pump:
             metrics.last_event_at = now
             metrics.events += len(events)
             batch, outcome = decode(events)
+            if outcome is _DONE:
+                # Complete, as far as the server goes: a slow consumer taking the last chunks
+                # must not turn it into a TotalTimeout (the idle clock already stops for it).
+                self._total.deadline = math.inf
             if batch:
                 if metrics.first_chunk_at is None:
                     metrics.first_chunk_at = now
@@ -452,6 +459,7 @@ class Pump:
         )
 
     def _broken(self, exc: httpx.HTTPError) -> GroqStreamError:
+        scrub_chain(exc)  # tracebacks print the chained original
         if isinstance(exc, httpx.DecodingError):
             return StreamProtocolError(f"the response body could not be decoded ({exc})")
         return APIConnectionError(
@@ -460,6 +468,7 @@ class Pump:
         )
 
     def _transport_failed(self, exc: Exception) -> GroqStreamError:
+        scrub_chain(exc)  # tracebacks print the chained original
         return APIConnectionError(
             f"the HTTP transport failed after {self.metrics.chunks} chunks ({exc!r}); the "
             "partial completion is attached, and the original error is the __cause__"

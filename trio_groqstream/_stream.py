@@ -129,7 +129,14 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
         return self._acc.snapshot()
 
     def _note(self, item: ChatCompletionChunk) -> None:
-        self._acc.add(item)
+        try:
+            self._acc.add(item)
+        except GroqStreamError as exc:  # a chunk the completion cannot hold: the stream fails
+            exc.completion = self._acc.snapshot()
+            self._error = exc
+            self._stop()
+            self._producer_scope.cancel()
+            raise
 
     def _end(self) -> NoReturn:
         error = self._error

@@ -1,0 +1,365 @@
+"""Live streams, the client side: how many paced streams one client follows without falling behind.
+
+``python -m bench._live VARIANT --port P --rate R --seconds S --cpu C`` pins itself to CPU ``C``
+and searches, in this one process, for the largest number of concurrent streams it keeps up with:
+each trial opens N streams at once against the paced server (``_paced_server.py``, ``R`` events per
+second per stream, streams of about ``S`` seconds) and records, for every event, its lag: the
+moment the application got it (``time.monotonic_ns()``) minus the server's write stamp (the
+chunk's ``created``). A trial *keeps up* when every chunk arrived intact, the p99 lag is under
+50 ms, and no stream finished more than 10% late (its last event reached the application more than
+a tenth of the stream's nominal duration after the server's schedule said it was written).
+
+The search doubles N until a trial fails, then bisects until the bounds are within ``--tolerance``
+of each other. Every trial prints one JSON line on stderr; the last line on stdout is the
+summary, for ``_live_run.py``.
+
+Every variant does the same consumer work per chunk: count it, add up its content's length and
+record its lag. ``gather`` hands back only completions, at the end: its lag is each stream's
+finish (when ``gather`` returned) against the schedule of the last stream's last event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import trio
+
+from ._data import MODEL, content_len, make_stream
+from ._e2e import _HEADERS, _http_client
+
+__all__ = ["KEEP_UP_LATE", "KEEP_UP_P99_MS", "VARIANTS", "Recorder", "main"]
+
+MESSAGES = [{"role": "user", "content": "Write a long essay about streaming inference."}]
+REQUEST: dict[str, Any] = {"model": MODEL, "messages": MESSAGES}
+
+#: "Keeps up": p99 lag under this many milliseconds...
+KEEP_UP_P99_MS = 50.0
+#: ...and no stream finishing later than this fraction of its duration after its schedule.
+KEEP_UP_LATE = 0.10
+
+monotonic_ns = time.monotonic_ns
+
+
+class Recorder:
+    """What one trial received: per-event lags and, per stream, its first stamp and its end."""
+
+    def __init__(self, streams: int) -> None:
+        self.lags: list[int] = []
+        self.first = [0] * streams  # the server's stamp on the stream's first chunk
+        self.last_stamp = [0] * streams
+        self.arrival = [0] * streams  # when the application got the stream's last chunk
+        self.chunks = 0
+        self.text = 0
+
+    def note(self, index: int, chunk: Any) -> None:
+        """The consumer's work per chunk, the same for every variant."""
+        now = monotonic_ns()
+        stamp = chunk.created
+        self.lags.append(now - stamp)
+        if not self.first[index]:
+            self.first[index] = stamp
+        self.last_stamp[index] = stamp
+        self.arrival[index] = now
+        self.chunks += 1
+        self.text += content_len(chunk)
+
+
+def _base_url(port: int, rate: int, chunks: int) -> str:
+    return f"http://127.0.0.1:{port}/live/{rate}/{chunks}"
+
+
+# --- the variants ------------------------------------------------------------------------------
+
+
+async def _floor(url: str, streams: int, rec: Recorder) -> None:
+    """httpx + the bare split + msgspec, one task per stream: the least work that still gets typed
+    chunks to the application."""
+    from trio_groqstream._wire import CHUNK_DECODER
+
+    body = json.dumps({**REQUEST, "stream": True}).encode()
+    decode = CHUNK_DECODER.decode
+    url += "/openai/v1/chat/completions"
+
+    async def one(http: httpx.AsyncClient, index: int) -> None:
+        async with http.stream("POST", url, content=body, headers=_HEADERS) as response:
+            tail = b""
+            async for data in response.aiter_bytes():
+                if tail:
+                    data = tail + data
+                events = data.split(b"\n\n")
+                tail = events.pop()
+                for event in events:
+                    payload = event[6:]
+                    if payload == b"[DONE]":
+                        break
+                    rec.note(index, decode(payload))
+
+    async with _http_client() as http, trio.open_nursery() as nursery:
+        for index in range(streams):
+            nursery.start_soon(one, http, index)
+
+
+async def _fanout(url: str, streams: int, rec: Recorder) -> None:
+    """``open_fanout`` read with ``async for``."""
+    from trio_groqstream import GroqClient, open_fanout
+
+    async with (
+        GroqClient(api_key="bench", base_url=url, max_retries=0) as client,
+        open_fanout(client, [REQUEST] * streams, max_concurrency=streams) as fanout,
+    ):
+        async for event in fanout:
+            if event.chunk is not None:
+                rec.note(event.index, event.chunk)
+
+
+async def _fanout_batch(url: str, streams: int, rec: Recorder) -> None:
+    """``open_fanout`` read with ``receive_batch()``."""
+    from trio_groqstream import GroqClient, open_fanout
+
+    async with (
+        GroqClient(api_key="bench", base_url=url, max_retries=0) as client,
+        open_fanout(client, [REQUEST] * streams, max_concurrency=streams) as fanout,
+    ):
+        while True:
+            try:
+                events = await fanout.receive_batch()
+            except trio.EndOfChannel:
+                return
+            for event in events:
+                if event.chunk is not None:
+                    rec.note(event.index, event.chunk)
+
+
+async def _gather(url: str, streams: int, rec: Recorder) -> None:
+    """``gather``: completions only, all at the end. Its lag is the moment it returned against
+    the schedule of the last stream's last chunk; every stream "finished" then."""
+    from trio_groqstream import GroqClient, gather
+
+    async with GroqClient(api_key="bench", base_url=url, max_retries=0) as client:
+        results = await gather(client, [REQUEST] * streams, max_concurrency=streams)
+    now = monotonic_ns()
+    for index, result in enumerate(results):
+        assert result.usage is not None
+        rec.first[index] = result.created
+        rec.arrival[index] = now
+        rec.chunks += result.usage.completion_tokens + 2  # + the role and finish chunks
+        rec.text += len(result.text)
+
+
+async def _streams(url: str, streams: int, rec: Recorder) -> None:
+    """``open_stream`` x N in a nursery, each read with ``async for``."""
+    from trio_groqstream import GroqClient, open_stream
+
+    async def one(client: GroqClient, index: int) -> None:
+        async with open_stream(client, **REQUEST) as stream:
+            async for chunk in stream:
+                rec.note(index, chunk)
+
+    async with (
+        GroqClient(api_key="bench", base_url=url, max_retries=0) as client,
+        trio.open_nursery() as nursery,
+    ):
+        for index in range(streams):
+            nursery.start_soon(one, client, index)
+
+
+async def _sdk(url: str, streams: int, rec: Recorder) -> None:
+    """The official SDK under trio, one task per stream, with GroqClient's pool limits."""
+    from groq import AsyncGroq, DefaultAsyncHttpxClient
+
+    client = AsyncGroq(
+        api_key="bench",
+        base_url=url,
+        max_retries=0,
+        timeout=httpx.Timeout(120.0),
+        http_client=DefaultAsyncHttpxClient(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100)
+        ),
+    )
+
+    async def one(index: int) -> None:
+        stream = await client.chat.completions.create(stream=True, **REQUEST)
+        async for chunk in stream:
+            rec.note(index, chunk)
+
+    try:
+        async with trio.open_nursery() as nursery:
+            for index in range(streams):
+                nursery.start_soon(one, index)
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await client.close()
+
+
+Runner = Callable[[str, int, Recorder], Awaitable[None]]
+
+#: name -> (runner, what it is)
+VARIANTS: dict[str, tuple[Runner, str]] = {
+    "floor": (_floor, "floor: httpx + bare split + msgspec, one task per stream"),
+    "fanout": (_fanout, "`open_fanout`, `async for`"),
+    "fanout-batch": (_fanout_batch, "`open_fanout`, `receive_batch()`"),
+    "gather": (_gather, "`gather`"),
+    "streams": (_streams, "`open_stream` x N in a nursery"),
+    "sdk-trio": (_sdk, "official SDK under trio, one task per stream"),
+}
+
+
+# --- one trial, and the search -----------------------------------------------------------------
+
+
+def _percentile(ordered: list[int], q: float) -> int:
+    if not ordered:
+        return 0
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def judge(rec: Recorder, streams: int, chunks: int, rate: int, error: str | None) -> dict[str, Any]:
+    """The verdict of one trial, with the figures behind it."""
+    expected = make_stream(chunks)
+    span_ns = (chunks - 1) * 1_000_000_000 // rate  # first to last event, on schedule
+    intact = (
+        error is None
+        and rec.chunks == streams * expected.chunks
+        and rec.text == streams * expected.text_len
+    )
+    late = server_late = 0.0
+    for index in range(streams):
+        if not rec.first[index]:
+            continue
+        due = rec.first[index] + span_ns
+        late = max(late, (rec.arrival[index] - due) / span_ns)
+        if rec.last_stamp[index]:
+            server_late = max(server_late, (rec.last_stamp[index] - due) / span_ns)
+    if rec.lags:
+        lags = sorted(rec.lags)
+    else:
+        # gather: one "event", the moment it returned, against the last stream's schedule (its
+        # streams started one after another, and it can return only once the last one is done).
+        ends = [first + span_ns for first in rec.first if first]
+        lags = [max(rec.arrival) - max(ends)] if ends else []
+        late = lags[0] / span_ns if lags else 0.0
+    p99_ms = _percentile(lags, 0.99) / 1e6
+    keeps_up = intact and p99_ms < KEEP_UP_P99_MS and late <= KEEP_UP_LATE
+    return {
+        "streams": streams,
+        "keeps_up": keeps_up,
+        "intact": intact,
+        "error": error,
+        "p50_ms": _percentile(lags, 0.5) / 1e6,
+        "p99_ms": p99_ms,
+        "max_ms": (lags[-1] / 1e6) if lags else 0.0,
+        "late": late,
+        "server_late": server_late,
+    }
+
+
+def trial(runner: Runner, port: int, streams: int, rate: int, chunks: int) -> dict[str, Any]:
+    """Run N streams once; give up (a failure) when they run far past their schedule."""
+    rec = Recorder(streams)
+    limit = 2.0 + 1.5 * chunks / rate
+    error: str | None = None
+
+    async def bounded() -> None:
+        with trio.move_on_after(limit) as scope:
+            await runner(_base_url(port, rate, chunks), streams, rec)
+        if scope.cancelled_caught:
+            raise TimeoutError(f"not done after {limit:g}s")
+
+    gc.collect()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    try:
+        trio.run(bounded)
+    except Exception as exc:  # a failed trial is data: the report shows it
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    result = judge(rec, streams, chunks, rate, error)
+    result["cpu_s"] = time.process_time() - cpu0
+    result["wall_s"] = time.perf_counter() - wall0
+    return result
+
+
+def search(
+    run: Callable[[int], dict[str, Any]], *, start: int, cap: int, tolerance: float
+) -> tuple[int, list[dict[str, Any]]]:
+    """The largest N for which ``run(N)`` keeps up: double from ``start`` until a failure, then
+    bisect until the failing bound is within ``tolerance`` of the passing one."""
+    trials: list[dict[str, Any]] = []
+
+    def keeps_up(n: int) -> bool:
+        result = run(n)
+        trials.append(result)
+        print(json.dumps(result), file=sys.stderr, flush=True)
+        return bool(result["keeps_up"])
+
+    passed, failed = 0, cap + 1
+    n = max(1, min(start, cap))
+    while True:
+        if keeps_up(n):
+            passed = n
+            if n >= cap:
+                return passed, trials
+            n = min(cap, n * 2)
+        else:
+            failed = n
+            break
+    while failed - passed > max(1, int(passed * tolerance)):
+        mid = (passed + failed) // 2
+        if keeps_up(mid):
+            passed = mid
+        else:
+            failed = mid
+    return passed, trials
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--rate", type=int, required=True, help="events per second per stream")
+    parser.add_argument("--seconds", type=float, default=1.0, help="length of each stream")
+    parser.add_argument("--start", type=int, default=8, help="first N of the search")
+    parser.add_argument("--cap", type=int, default=1024, help="largest N tried")
+    parser.add_argument("--tolerance", type=float, default=0.1)
+    parser.add_argument("--cpu", type=int, help="pin this process to this CPU (Linux)")
+    parser.add_argument("--streams", type=int, help="one trial of this many streams, no search")
+    args = parser.parse_args(argv)
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+    runner = VARIANTS[args.variant][0]
+    if args.variant == "sdk-trio":  # import before any clock starts
+        import groq  # noqa: F401
+    else:
+        import trio_groqstream  # noqa: F401
+    chunks = max(2, round(args.seconds * args.rate))
+
+    def run(n: int) -> dict[str, Any]:
+        return trial(runner, args.port, n, args.rate, chunks)
+
+    if args.streams:
+        best, trials = (0, [run(args.streams)])
+        best = args.streams if trials[0]["keeps_up"] else 0
+    else:
+        best, trials = search(run, start=args.start, cap=args.cap, tolerance=args.tolerance)
+    print(
+        json.dumps(
+            {
+                "variant": args.variant,
+                "rate": args.rate,
+                "chunks": chunks,
+                "best": best,
+                "trials": trials,
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -221,15 +221,27 @@ def summarize(searches: list[dict[str, Any]], cfg: LiveConfig) -> dict[str, dict
                 if s.get("best") is not None and s["repeat"] in floors
             ]
             busy = [s["server_busy"] for s in mine if "server_busy" in s]
+            cpu = [_cpu_per_event(s) for s in mine if s.get("best")]
             rows[variant] = {
                 "best": bests,
                 "median": median(bests),
                 "ratios": ratios,
                 "ratio": median(ratios),
+                "cpu_us_per_event": median(c for c in cpu if c is not None),
                 "server_busy_max": max(busy) if busy else None,
             }
         out[str(rate)] = rows
     return out
+
+
+def _cpu_per_event(search: dict[str, Any]) -> float | None:
+    """CPU µs per event of the search's largest trial that kept up: less sensitive to other
+    load on the machine than the count of streams (it is CPU time, not wall time)."""
+    kept = [t for t in search["trials"] if t["keeps_up"] and t["streams"] == search["best"]]
+    if not kept:
+        return None
+    events = int(kept[0]["streams"]) * int(search["chunks"])
+    return float(kept[0]["cpu_s"]) / events * 1e6
 
 
 def verdicts(summary: dict[str, dict[str, Any]]) -> list[tuple[str, float, float, bool]]:
@@ -261,7 +273,9 @@ def render(live: dict[str, Any]) -> str:
         f"{_live.KEEP_UP_P99_MS:g} ms and no stream finishing more than "
         f"{_live.KEEP_UP_LATE:.0%} late; search to within {cfg['tolerance']:.0%}; "
         f"{cfg['repeats']} repeat(s), ratios to the floor of the same repeat (median, and "
-        "min-max across repeats).",
+        "min-max across repeats). CPU µs/event: the client's CPU time per event in the largest "
+        "trial it kept up with (connection setup included), which other load on the machine moves "
+        "less than the stream counts; floor/this is its inverse ratio, comparable to x floor.",
         "",
     ]
     for rate, rows in live["summary"].items():
@@ -275,10 +289,23 @@ def render(live: dict[str, Any]) -> str:
                     _spread(row["best"], 0),
                     row["ratio"],
                     _spread(row["ratios"], 2),
+                    row["cpu_us_per_event"],
+                    ratio(rows["floor"]["cpu_us_per_event"], row["cpu_us_per_event"])
+                    if "floor" in rows
+                    else None,
                     f"{row['server_busy_max']:.0%}" if row["server_busy_max"] is not None else "-",
                 ]
             )
-        headers = ["client", "streams live", "spread", "x floor", "spread", "server busy (max)"]
+        headers = [
+            "client",
+            "streams live",
+            "spread",
+            "x floor",
+            "spread",
+            "CPU µs/event",
+            "floor/this",
+            "server busy (max)",
+        ]
         parts += [md_table(headers, table), ""]
     checks = verdicts(live["summary"])
     if checks:

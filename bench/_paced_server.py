@@ -5,13 +5,16 @@ it never competes with the client it serves. It prints ``PORT <n>`` once listeni
 serves until killed or until its lifetime bound expires (so a crashed parent cannot leave it
 running).
 
-``POST /live/<rate>/<chunks>/...`` answers with Groq's headers, then a completion of ``chunks``
-chunks (the bytes of ``_data.make_stream``) at ``rate`` events per second, counted from the
-request's arrival: event ``k`` is due ``k / rate`` seconds in. Each event is its own HTTP chunk,
-as Groq flushes them, and carries the time it was written, ``time.monotonic_ns()``, in the chunk's
-``created`` field. ``CLOCK_MONOTONIC`` is system-wide on Linux, so a client process on the same
-machine reads the lag of each event at its application as its own ``time.monotonic_ns()`` minus
-that stamp.
+``POST /live/<rate>/<chunks>/<start>/...`` answers at once with Groq's headers, then with a
+completion of ``chunks`` chunks (the bytes of ``_data.make_stream``) at ``rate`` events per second
+from ``start`` (a ``time.monotonic_ns()``): event ``k`` is due ``k / rate`` seconds after it. All
+the streams of a trial share one start, as the answers to requests sent together start together,
+so a client that is slow to open its streams cannot spread its load out by it: a request that
+arrives after the start gets the events already due at once, and finishes late. Each event is its
+own HTTP chunk, as Groq flushes them, and carries the time it was written,
+``time.monotonic_ns()``, in the chunk's ``created`` field. ``CLOCK_MONOTONIC`` is system-wide on
+Linux, so a client process on the same machine reads the lag of each event at its application as
+its own ``time.monotonic_ns()`` minus that stamp.
 
 One ticker task walks the open streams once per tick (1 ms by default) and writes, per stream,
 every event that has come due since the last tick in one ``transport.write`` (each still its own
@@ -33,7 +36,7 @@ import time
 
 from ._data import http_response, make_stream
 
-_PATH = re.compile(rb"^POST /live/(\d+)/(\d+)/")
+_PATH = re.compile(rb"^POST /live/(\d+)/(\d+)/(\d+)/")
 _LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 _BAD = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
 _MAX_HEAD = 64 * 1024
@@ -68,11 +71,13 @@ _templates: dict[int, _Template] = {}
 class _Stream:
     __slots__ = ("next", "rate", "start", "template", "transport")
 
-    def __init__(self, transport: asyncio.Transport, template: _Template, rate: int) -> None:
+    def __init__(
+        self, transport: asyncio.Transport, template: _Template, rate: int, start: int
+    ) -> None:
         self.transport = transport
         self.template = template
         self.rate = rate
-        self.start = time.monotonic_ns()
+        self.start = start
         self.next = 0
 
 
@@ -106,7 +111,8 @@ class _Server:
             if transport.is_closing():
                 continue
             parts = stream.template.parts
-            due = min(len(parts), (now - stream.start) * stream.rate // 1_000_000_000 + 1)
+            elapsed = now - stream.start
+            due = min(len(parts), elapsed * stream.rate // 1_000_000_000 + 1) if elapsed >= 0 else 0
             if due > stream.next:
                 out = []
                 for size, prefix, suffix in parts[stream.next : due]:
@@ -150,12 +156,12 @@ class _Connection(asyncio.Protocol):
         if match is None:
             transport.write(_BAD)
             return
-        rate, chunks = int(match.group(1)), int(match.group(2))
+        rate, chunks, start = (int(group) for group in match.groups())
         template = _templates.get(chunks)
         if template is None:
             template = _templates[chunks] = _Template(chunks)
         # One request at a time per connection: the next one comes after this stream's end.
-        self._server.add(_Stream(transport, template, rate))
+        self._server.add(_Stream(transport, template, rate, start))
 
 
 async def _serve(port: int, lifetime: float, tick: float) -> None:

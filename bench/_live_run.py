@@ -185,10 +185,12 @@ def run_live(cfg: LiveConfig) -> dict[str, Any]:
                     # The next repeat starts near this answer: fewer doublings, same bisection.
                     hints[(variant, rate)] = max(1, best * 3 // 4)
                     broken = [t for t in result["trials"] if t["error"] or not t["intact"]]
+                    disturbed = sum(1 for t in result["trials"] if t.get("disturbed"))
                     _log(
                         f"live repeat {repeat + 1}/{cfg.repeats} {rate:>5}/s {variant:<13} "
                         f"{best:>4} streams ({len(result['trials'])} trials"
                         + (f", {len(broken)} broken" if broken else "")
+                        + (f", {disturbed} disturbed and rerun" if disturbed else "")
                         + f", server busy {result.get('server_busy', float('nan')):.0%})"
                     )
     finally:
@@ -221,6 +223,7 @@ def summarize(searches: list[dict[str, Any]], cfg: LiveConfig) -> dict[str, dict
                 if s.get("best") is not None and s["repeat"] in floors
             ]
             busy = [s["server_busy"] for s in mine if "server_busy" in s]
+            trials = [t for s in mine for t in s.get("trials", ())]
             cpu = [_cpu_per_event(s) for s in mine if s.get("best")]
             rows[variant] = {
                 "best": bests,
@@ -229,6 +232,8 @@ def summarize(searches: list[dict[str, Any]], cfg: LiveConfig) -> dict[str, dict
                 "ratio": median(ratios),
                 "cpu_us_per_event": median(c for c in cpu if c is not None),
                 "server_busy_max": max(busy) if busy else None,
+                "trials": len(trials),
+                "disturbed": sum(1 for t in trials if t.get("disturbed")),
             }
         out[str(rate)] = rows
     return out
@@ -275,7 +280,9 @@ def render(live: dict[str, Any]) -> str:
         f"{cfg['repeats']} repeat(s), ratios to the floor of the same repeat (median, and "
         "min-max across repeats). CPU µs/event: the client's CPU time per event in the largest "
         "trial it kept up with (connection setup included), which other load on the machine moves "
-        "less than the stream counts; floor/this is its inverse ratio, comparable to x floor.",
+        "less than the stream counts; floor/this is its inverse ratio, comparable to x floor. "
+        "Disturbed trials: failed while the client waited for its CPU more than "
+        f"{_live.DISTURBED:.0%} of the time (other load on its core), and were run again.",
         "",
     ]
     for rate, rows in live["summary"].items():
@@ -294,6 +301,7 @@ def render(live: dict[str, Any]) -> str:
                     if "floor" in rows
                     else None,
                     f"{row['server_busy_max']:.0%}" if row["server_busy_max"] is not None else "-",
+                    f"{row['disturbed']}/{row['trials']}",
                 ]
             )
         headers = [
@@ -305,6 +313,7 @@ def render(live: dict[str, Any]) -> str:
             "CPU µs/event",
             "floor/this",
             "server busy (max)",
+            "disturbed trials",
         ]
         parts += [md_table(headers, table), ""]
     checks = verdicts(live["summary"])

@@ -20,6 +20,7 @@ from ._errors import APITimeoutError as APITimeoutError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import BadRequestError as BadRequestError
 from ._errors import CapacityExceededError as CapacityExceededError
+from ._errors import CompletionTooLargeError as CompletionTooLargeError
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ConflictError as ConflictError
 from ._errors import ConnectTimeout as ConnectTimeout
@@ -96,6 +97,7 @@ __all__ = [
     "ChoiceLogprobs",
     "CompletionChoice",
     "CompletionTokensDetails",
+    "CompletionTooLargeError",
     "CompletionUsage",
     "ConfigurationError",
     "ConflictError",

@@ -51,6 +51,9 @@ CHAT_COMPLETIONS_PATH = "/openai/v1/chat/completions"
 # An error body is read only this far: enough for any JSON error Groq sends or a CDN's HTML page,
 # never an unbounded read from a misbehaving proxy.
 ERROR_BODY_LIMIT = 64 * 1024
+# The most body one stream may deliver: about twice the SSE of the longest answer any Groq model
+# can give (131,072 tokens at ~450 bytes an event), so only a server that never ends reaches it.
+DEFAULT_MAX_COMPLETION_SIZE = 128 * 1024 * 1024
 # Closing a response is bounded too: a peer that does not let go must not hang cleanup.
 CLOSE_TIMEOUT = 2.0
 
@@ -118,6 +121,7 @@ class StreamSettings:
     max_retries: int
     max_retry_wait: float
     max_event_size: int
+    max_completion_size: int = 128 * 1024 * 1024  # DEFAULT_MAX_COMPLETION_SIZE
 
 
 class GroqClient(trio.abc.AsyncResource):
@@ -140,6 +144,8 @@ class GroqClient(trio.abc.AsyncResource):
         max_retries: retries before the first chunk (see the retry policy in the docs).
         max_retry_wait: the longest server-requested wait that is honoured; a longer one raises.
         max_event_size: cap on one SSE event, in bytes.
+        max_completion_size: cap on the (decoded) body of one stream, in bytes: far above any
+            real answer, it stops a server that streams without end before memory runs out.
         max_keepalive_connections: idle connections the owned pool keeps. Few is fast: httpcore's
             pool bookkeeping grows with the idle connections it holds.
         allow_insecure_http: permit sending the key over plain ``http://`` to a non-loopback host.
@@ -161,6 +167,7 @@ class GroqClient(trio.abc.AsyncResource):
         max_retries: int = 2,
         max_retry_wait: float = 60.0,
         max_event_size: int = DEFAULT_MAX_EVENT_SIZE,
+        max_completion_size: int = DEFAULT_MAX_COMPLETION_SIZE,
         max_keepalive_connections: int = 100,
         allow_insecure_http: bool = False,
     ) -> None:
@@ -180,6 +187,9 @@ class GroqClient(trio.abc.AsyncResource):
             {
                 "content-type": "application/json",
                 "accept": "text/event-stream",
+                # Compression buys a token stream little, and proxies that compress it tend to
+                # buffer it; a server that compresses anyway is inflated boundedly (_inflate.py).
+                "accept-encoding": "identity",
                 "user-agent": f"trio-groqstream/{__version__}",
             }
         )
@@ -194,6 +204,7 @@ class GroqClient(trio.abc.AsyncResource):
             max_retries=max_retries,
             max_retry_wait=max_retry_wait,
             max_event_size=max_event_size,
+            max_completion_size=max_completion_size,
         )
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(

@@ -25,6 +25,7 @@ are translated where they happen (``raise ... from exc``), so they never escape:
     │   └── InternalServerError      5xx
     ├── StreamProtocolError          the bytes broke the SSE or chunk format: ``excerpt``
     │   ├── EventTooLargeError       one pending event outgrew ``max_event_size``
+    │   ├── CompletionTooLargeError  one stream's body outgrew ``max_completion_size``
     │   ├── UnexpectedContentTypeError  a 2xx answer that is not ``text/event-stream``
     │   └── IncompleteStreamError    the body ended before ``data: [DONE]``
     └── StreamAPIError               Groq reported an error inside a 200 stream
@@ -50,6 +51,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CapacityExceededError",
+    "CompletionTooLargeError",
     "ConfigurationError",
     "ConflictError",
     "ConnectTimeout",
@@ -292,6 +294,18 @@ class EventTooLargeError(StreamProtocolError):
             "raise max_event_size if the server legitimately sends events this large",
             data=data,
         )
+
+
+class CompletionTooLargeError(StreamProtocolError):
+    """One stream's body outgrew ``max_completion_size`` (far above any real answer): the
+    server is streaming without end, so the stream is stopped before memory runs out."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the stream's body passed max_completion_size={limit} bytes without ending; if "
+            "this answer is real, raise GroqClient(max_completion_size=...)"
+        )
+        self.limit = limit
 
 
 class UnexpectedContentTypeError(StreamProtocolError):

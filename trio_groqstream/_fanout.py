@@ -16,7 +16,16 @@ stops reading fills the channel, which stops the workers, which stop reading the
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Sized,
+)
 from contextlib import asynccontextmanager
 from typing import Any, Literal, NoReturn, cast, overload
 
@@ -24,10 +33,11 @@ import msgspec
 import trio
 
 from ._accumulate import Accumulator
-from ._client import GroqClient
+from ._channel import BatchedReceiveChannel, Coalescer
+from ._client import GroqClient, StreamSettings
 from ._errors import ConfigurationError, GroqStreamError
-from ._pump import Batch, Pump, StreamMetrics, raise_single, reraise
-from ._stream import MAX_BATCH, Coalescer, prepare
+from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, raise_single, reraise
+from ._stream import MAX_BATCH, encode_body, prepare
 from ._wire import ChatCompletion, ChatCompletionChunk
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -89,92 +99,181 @@ class FanoutEvent(msgspec.Struct, frozen=True, kw_only=True):
 _Batch = list[FanoutEvent]
 
 
-class FanoutStream(trio.abc.ReceiveChannel[FanoutEvent]):
+class FanoutStream(BatchedReceiveChannel[FanoutEvent]):
     """The merged, tagged flow of a fan-out; get one from :func:`open_fanout`.
 
     ``async for event in fanout`` yields :class:`FanoutEvent` items in arrival order (in order
-    within each request) and ends when every request has finished. ``receive`` is a checkpoint.
+    within each request) and ends when every request has finished. ``receive`` is a checkpoint;
+    cancelling it loses nothing. Several tasks may receive at once: each event goes to exactly
+    one of them, and each sees every request's events in order. After :meth:`aclose` (or once
+    the ``async with`` block is left) ``receive`` raises ``trio.ClosedResourceError``.
 
-    Attributes:
-        results: per request index, its :class:`ChatCompletion`, its error (``collect``), or
-            ``None`` while it has not finished. Filled in as the consumer receives the events.
+    What it keeps: the text of each request still running (for :meth:`text`), and, when results
+    are kept (``keep_results``; by default when ``requests`` is a sequence), every request's
+    outcome in :attr:`results`. A fan-out over an iterator keeps nothing per finished request,
+    so its memory stays flat however many requests and tokens flow through it.
     """
 
     def __init__(
-        self, size: int, receive: trio.MemoryReceiveChannel[_Batch], queue: Coalescer
+        self,
+        receive: trio.MemoryReceiveChannel[_Batch],
+        queue: Coalescer,
+        *,
+        results: list[Result | None] | None,
     ) -> None:
-        self._receive = receive
-        self._queue = queue
-        self._batch: _Batch = []
-        self._pos = 0
+        super().__init__(receive, queue)
         self._texts: dict[int, list[str]] = {}
+        self._results = results
         self._workers = trio.CancelScope()
-        self.results: list[Result | None] = [None] * size
+
+    @property
+    def results(self) -> list[Result | None]:
+        """Per request index, its :class:`ChatCompletion`, its error (``collect``), or ``None``
+        while it has not finished; filled in as the consumer receives the events.
+
+        Raises :class:`ConfigurationError` when results are not kept (``keep_results=False``,
+        the default for an iterator of requests): read each outcome from its final event."""
+        if self._results is None:
+            raise ConfigurationError(
+                "this fan-out keeps no results (its requests came from an iterator, or "
+                "keep_results=False): read each outcome from its completion or error event, or "
+                "pass keep_results=True"
+            )
+        return self._results
 
     async def receive(self) -> FanoutEvent:
         """The next event; ``trio.EndOfChannel`` once every request has finished. A checkpoint;
         cancelling it loses nothing."""
-        if self._pos < len(self._batch):
-            await trio.lowlevel.checkpoint()
-        if self._pos >= len(self._batch):
-            self._batch = await self._receive.receive()
-            self._queue.taken()  # at once: from here on no worker may extend it
-            self._pos = 0
-        event = self._batch[self._pos]
-        self._pos += 1
-        self._note(event)
-        return event
+        return await super().receive()
 
-    async def receive_batch(self) -> list[FanoutEvent]:
-        """Every event that has arrived and not been received yet (at least one), in order:
-        one checkpoint per call rather than per event, for throughput. Ends like
-        :meth:`receive`; mixing the two is fine."""
-        if self._pos < len(self._batch):
-            await trio.lowlevel.checkpoint()
-            batch = self._batch[self._pos :]
-        else:
-            batch = await self._receive.receive()
-            self._queue.taken()
-        self._batch = []
-        self._pos = 0
-        for event in batch:
-            self._note(event)
-        return batch
-
-    def _note(self, event: FanoutEvent) -> None:
-        if event.chunk is not None:
-            text = event.text
+    def _note(self, item: FanoutEvent) -> None:
+        if item.chunk is not None:
+            text = item.text
             if text:
-                parts = self._texts.get(event.index)
+                parts = self._texts.get(item.index)
                 if parts is None:
-                    self._texts[event.index] = [text]
+                    self._texts[item.index] = [text]
                 else:
                     parts.append(text)
-        else:
-            self.results[event.index] = event.completion or event.error
+            return
+        self._texts.pop(item.index, None)
+        if self._results is not None:
+            self._results[item.index] = item.completion or item.error
 
     def text(self, index: int) -> str:
-        """The first choice's text of request ``index`` as received so far (grows live)."""
-        return "".join(self._texts.get(index, ()))
+        """The first choice's text of request ``index`` as received so far (grows live).
+
+        Once the request has finished, its text stays available only where results are kept."""
+        parts = self._texts.get(index)
+        if parts is not None:
+            return "".join(parts)
+        if self._results is not None and 0 <= index < len(self._results):
+            result = self._results[index]
+            completion = result.completion if isinstance(result, GroqStreamError) else result
+            if completion is not None and completion.choices:
+                return completion.choices[0].message.content or ""
+        return ""
 
     async def aclose(self) -> None:
         """Stop the fan-out early: every request is cancelled and its connection closed."""
-        self._workers.cancel()  # first: a worker blocked in send() gets Cancelled, not Broken
-        self._receive.close()
+        self._workers.cancel()  # first: a blocked worker gets Cancelled, not BrokenResourceError
+        self._close()
         await trio.lowlevel.checkpoint()
+
+
+Worker = Callable[[int, bytes, Callable[[], None]], Awaitable[None]]
+
+
+class _Launcher:
+    """Starts one worker per request as capacity (and the rate-limit budget) allows, and says
+    when every request has finished.
+
+    Requests are taken from the iterable lazily, one at a time, each checked and encoded just
+    before it starts, so a generator of a million requests runs in flat memory. A worker calls
+    its ``finished`` callback as soon as its outcome is known (at ``[DONE]``, before the drain of
+    the body's end): that gives back its concurrency slot at once, and once the iterable is
+    exhausted and every started request has finished, ``on_all_done`` runs.
+    """
+
+    def __init__(
+        self,
+        client: GroqClient,
+        bodies: Iterator[bytes],
+        limiter: trio.CapacityLimiter,
+        worker: Worker,
+        *,
+        respect_rate_limits: bool,
+        on_all_done: Callable[[], None],
+    ) -> None:
+        self._client = client
+        self._bodies = bodies
+        self._limiter = limiter
+        self._worker = worker
+        self._respect_rate_limits = respect_rate_limits
+        self._on_all_done = on_all_done
+        self._running = 0
+        self._exhausted = False
+        #: Exceptions raised by the caller's side (a bad request, the request iterator itself).
+        self.own_error: BaseException | None = None
+
+    async def run(
+        self,
+        nursery: trio.Nursery,
+        *,
+        start: Callable[[trio.Nursery, int, bytes, object], None] | None = None,
+    ) -> None:
+        try:
+            await _launch(
+                self._client,
+                self._bodies,
+                nursery,
+                self._limiter,
+                start or self._start,
+                respect_rate_limits=self._respect_rate_limits,
+            )
+        except BaseException as exc:
+            self.own_error = exc
+            raise
+        self._exhausted = True
+        if not self._running:
+            self._on_all_done()
+
+    def _start(self, nursery: trio.Nursery, index: int, body: bytes, token: object) -> None:
+        self._running += 1
+        nursery.start_soon(self._run_worker, index, body, token)
+
+    async def _run_worker(self, index: int, body: bytes, token: object) -> None:
+        released = False
+
+        def finished() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._limiter.release_on_behalf_of(token)
+                self._running -= 1
+                if self._exhausted and not self._running:
+                    self._on_all_done()
+
+        try:
+            await self._worker(index, body, finished)
+        finally:
+            if not released:  # failed or cancelled before its outcome was known
+                released = True
+                self._limiter.release_on_behalf_of(token)
+                self._running -= 1
 
 
 async def _launch(
     client: GroqClient,
-    requests: Iterable[Request],
+    bodies: Iterable[bytes],
     nursery: trio.Nursery,
     limiter: trio.CapacityLimiter,
-    worker: Callable[[int, Request], Awaitable[None]],
+    start: Callable[[trio.Nursery, int, bytes, object], None],
     *,
     respect_rate_limits: bool,
 ) -> None:
-    """Start a worker per request as capacity (and the rate-limit budget) allows."""
-    for index, request in enumerate(requests):
+    """Start a worker per request body as capacity (and the rate-limit budget) allows."""
+    for index, body in enumerate(bodies):
         token = object()
         await limiter.acquire_on_behalf_of(token)
         try:
@@ -183,20 +282,15 @@ async def _launch(
         except BaseException:
             limiter.release_on_behalf_of(token)
             raise
-        nursery.start_soon(_run_worker, worker, index, request, limiter, token)
+        start(nursery, index, body, token)
 
 
-async def _run_worker(
-    worker: Callable[[int, Request], Awaitable[None]],
-    index: int,
-    request: Request,
-    limiter: trio.CapacityLimiter,
-    token: object,
-) -> None:
-    try:
-        await worker(index, request)
-    finally:
-        limiter.release_on_behalf_of(token)
+def _bodies(requests: Iterable[Request]) -> Iterator[bytes]:
+    """The encoded request bodies: a sequence is checked whole before anything starts, any other
+    iterable one request at a time as it is consumed."""
+    if isinstance(requests, Sequence):
+        return iter([encode_body(request, index=i) for i, request in enumerate(requests)])
+    return (encode_body(request, index=i) for i, request in enumerate(requests))
 
 
 _STREAM_OPTIONS = frozenset(
@@ -223,6 +317,11 @@ def _limiter_for(
     return limiter if limiter is not None else trio.CapacityLimiter(max_concurrency)
 
 
+def _linger(scope: trio.CancelScope) -> None:
+    """Let drains still reading a finished body's end run briefly, then stop them."""
+    scope.deadline = min(scope.deadline, trio.current_time() + DRAIN_GRACE)
+
+
 @asynccontextmanager
 async def open_fanout(
     client: GroqClient,
@@ -233,6 +332,7 @@ async def open_fanout(
     buffer: int = DEFAULT_FANOUT_BUFFER,
     limiter: trio.CapacityLimiter | None = None,
     respect_rate_limits: bool = True,
+    keep_results: bool | None = None,
     **stream_options: Any,
 ) -> AsyncIterator[FanoutStream]:
     """Stream many completions at once and merge their events into one flow.
@@ -240,7 +340,8 @@ async def open_fanout(
     Args:
         client: the client every request goes through.
         requests: chat completion bodies (mappings with ``model``, ``messages``...); each starts
-            only when a slot is free.
+            only when a slot is free. A sequence is checked whole before the first request
+            starts; any other iterable is consumed lazily, one request as each slot frees up.
         max_concurrency: requests in flight at once (ignored when ``limiter`` is given).
         on_error: ``"raise"`` (default): the first failure cancels every other request and the
             ``async with`` raises an ``ExceptionGroup`` of the real failures (use ``except*``).
@@ -248,75 +349,120 @@ async def open_fanout(
             is kept in ``results``.
         buffer: network reads the merged channel holds before the workers wait (backpressure).
         limiter: a ``trio.CapacityLimiter`` to share one concurrency budget between fan-outs.
+            A request holds its slot until its outcome is known, including while it waits for
+            the consumer to make room: never wait on the same limiter in the task that consumes
+            this fan-out (it could wait for a slot that only its own reading frees).
         respect_rate_limits: before starting a request, wait while the client's latest
             ``x-ratelimit-*`` headers say a window is used up, instead of firing into 429s.
+        keep_results: keep every request's outcome in :attr:`FanoutStream.results`. By default
+            results are kept when ``requests`` is a sequence, and not for an iterator.
         stream_options: ``connect_timeout``, ``first_chunk_timeout``, ``idle_timeout``,
             ``total_timeout`` and ``max_retries`` for every stream (see :func:`open_stream`).
 
-    Leaving the block early, or cancelling it, cancels every request and closes every connection.
+    A request's slot is given back, and its completion event sent, as soon as its ``[DONE]``
+    arrives; the short drain of its body's end happens after, off the critical path. Leaving the
+    block early, or cancelling it, cancels every request and closes every connection. A bad
+    request raises :class:`ConfigurationError` itself (naming ``requests[i]``), never wrapped.
     """
     _check(max_concurrency, on_error, stream_options)
-    requests = list(requests)
+    settings = client._settings_for(**stream_options)
+    bodies = _bodies(requests)
+    keep = isinstance(requests, Sequence) if keep_results is None else keep_results
+    results: list[Result | None] | None = None
+    if keep:
+        results = [None] * len(requests) if isinstance(requests, Sized) else []
     send, receive = trio.open_memory_channel[_Batch](buffer)
     queue = Coalescer(send, max_batch=MAX_BATCH)
-    fanout = FanoutStream(len(requests), receive, queue)
+    fanout = FanoutStream(receive, queue, results=results)
     capacity = _limiter_for(max_concurrency, limiter)
 
-    async def worker(index: int, request: Request) -> None:
+    async def worker(index: int, body: bytes, finished: Callable[[], None]) -> None:
+        if results is not None and index >= len(results):
+            results.append(None)
         acc = Accumulator()
+        pump: Pump
 
         async def sink(batch: Batch) -> None:
             for chunk in batch:
                 acc.add(chunk)
             await _put(queue, [FanoutEvent(index=index, chunk=chunk) for chunk in batch])
 
-        pump: Pump | None = None
+        async def done() -> None:
+            completion = acc.snapshot()
+            await _put(
+                queue, [FanoutEvent(index=index, completion=completion, metrics=pump.metrics)]
+            )
+            finished()
+
+        pump = Pump(client, body, settings, sink, on_done=done)
         try:
-            pump = Pump(client, *prepare(client, request, stream_options), sink)
             await pump.run()
-            last = FanoutEvent(index=index, completion=acc.snapshot(), metrics=pump.metrics)
         except GroqStreamError as exc:
             if on_error == "raise":
                 raise
             _attach_partial(exc, acc)
-            metrics = pump.metrics if pump is not None and pump.started else None
-            last = FanoutEvent(index=index, error=exc, metrics=metrics)
-        await _put(queue, [last])
+            metrics = pump.metrics if pump.started else None
+            await _put(queue, [FanoutEvent(index=index, error=exc, metrics=metrics)])
+            finished()
+
+    finished_all = False
+
+    def all_done() -> None:
+        nonlocal finished_all
+        finished_all = True
+        queue.close()  # the consumer sees the end now, not after the last drain
+
+    launcher = _Launcher(
+        client,
+        bodies,
+        capacity,
+        worker,
+        respect_rate_limits=respect_rate_limits,
+        on_all_done=all_done,
+    )
 
     async def launch() -> None:
         with send, fanout._workers:
             async with trio.open_nursery() as workers:
-                await _launch(
-                    client,
-                    requests,
-                    workers,
-                    capacity,
-                    worker,
-                    respect_rate_limits=respect_rate_limits,
-                )
+                await launcher.run(workers)
 
+    body_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(launch)
             try:
                 yield fanout
+            except BaseException as exc:
+                body_error = exc
+                raise
             finally:
-                nursery.cancel_scope.cancel()  # first: blocked senders get Cancelled, not Broken
-                receive.close()
+                fanout._close()
+                if body_error is None and finished_all:
+                    _linger(nursery.cancel_scope)
+                else:  # first: blocked senders get Cancelled, not Broken
+                    nursery.cancel_scope.cancel()
     except BaseExceptionGroup as group:
-        _reraise_fanout(group)
+        _reraise_fanout(group, own=(body_error, launcher.own_error))
 
 
-def _reraise_fanout(group: BaseExceptionGroup[BaseException]) -> NoReturn:
+def _reraise_fanout(
+    group: BaseExceptionGroup[BaseException], *, own: Iterable[BaseException | None] = ()
+) -> NoReturn:
     """Flatten our own nesting: the user gets one group whose leaves are the real failures.
 
-    Only cancellation: re-raise it as is. The caller's own exception alone (from the ``async with``
-    block, or a KeyboardInterrupt): re-raise it unwrapped, as a single stream would.
+    The same rules for every fan-out API. Only cancellation: re-raise it bare (``except
+    trio.Cancelled`` around a fan-out works). The caller's own exception alone (the ``async
+    with`` block's, a bad request's ``ConfigurationError``, the request iterator's, or a
+    ``KeyboardInterrupt``): re-raise it bare, as a single stream would. Otherwise the real
+    failures, the caller's own among them, in one group.
     """
     real = [exc for exc in _leaves(group) if not isinstance(exc, trio.Cancelled)]
     if not real:
         raise_single(group)
-    if len(real) == 1 and not isinstance(real[0], GroqStreamError):
+    mine = [exc for exc in own if exc is not None]
+    if len(real) == 1 and (
+        not isinstance(real[0], GroqStreamError) or any(real[0] is exc for exc in mine)
+    ):
         reraise(real[0])
     message = f"{len(real)} of the fan-out's requests failed"
     exceptions = [exc for exc in real if isinstance(exc, Exception)]
@@ -351,8 +497,8 @@ def _attach_partial(exc: GroqStreamError, acc: Accumulator) -> None:
 
 async def _complete(
     client: GroqClient,
-    request: Request,
-    stream_options: Mapping[str, Any],
+    body: bytes,
+    settings: StreamSettings,
     *,
     on_done: Callable[[ChatCompletion], None] | None = None,
 ) -> ChatCompletion:
@@ -369,7 +515,7 @@ async def _complete(
             on_done(acc.snapshot())
 
     try:
-        await Pump(client, *prepare(client, request, stream_options), sink, on_done=done).run()
+        await Pump(client, body, settings, sink, on_done=done).run()
     except GroqStreamError as exc:
         _attach_partial(exc, acc)
         raise
@@ -416,31 +562,48 @@ async def gather(
 
     With ``on_error="raise"`` (default) the first failure cancels the rest and an
     ``ExceptionGroup`` of the failures is raised; with ``"collect"`` a failed request's slot holds
-    its error instead of a :class:`ChatCompletion`.
+    its error instead of a :class:`ChatCompletion`. ``requests`` may be any iterable: a sequence
+    is checked whole before the first request starts, an iterator as it is consumed. Returns as
+    soon as the last ``[DONE]`` has arrived (the drains of finished bodies are cut short).
     """
     _check(max_concurrency, on_error, stream_options)
-    requests = list(requests)
-    if not requests:
-        await trio.lowlevel.checkpoint()
-        return []
-    results: list[Result | None] = [None] * len(requests)
+    settings = client._settings_for(**stream_options)
+    bodies = _bodies(requests)
+    results: list[Result | None] = []
     capacity = _limiter_for(max_concurrency, limiter)
+    workers_scope = trio.CancelScope()
 
-    async def worker(index: int, request: Request) -> None:
+    async def worker(index: int, body: bytes, finished: Callable[[], None]) -> None:
+        def done(completion: ChatCompletion) -> None:
+            results[index] = completion
+            finished()
+
         try:
-            results[index] = await _complete(client, request, stream_options)
+            await _complete(client, body, settings, on_done=done)
         except GroqStreamError as exc:
             if on_error == "raise":
                 raise
             results[index] = exc
+            finished()
 
+    def start(nursery: trio.Nursery, index: int, body: bytes, token: object) -> None:
+        results.append(None)
+        launcher._start(nursery, index, body, token)
+
+    launcher = _Launcher(
+        client,
+        bodies,
+        capacity,
+        worker,
+        respect_rate_limits=respect_rate_limits,
+        on_all_done=lambda: _linger(workers_scope),
+    )
     try:
-        async with trio.open_nursery() as nursery:
-            await _launch(
-                client, requests, nursery, capacity, worker, respect_rate_limits=respect_rate_limits
-            )
+        with workers_scope:
+            async with trio.open_nursery() as nursery:
+                await launcher.run(nursery, start=start)
     except BaseExceptionGroup as group:
-        _reraise_fanout(group)
+        _reraise_fanout(group, own=(launcher.own_error,))
     return cast("list[Result]", results)  # every slot was filled, or we raised
 
 
@@ -452,31 +615,41 @@ async def race(
     The others are cancelled and their connections closed before this returns: hedged requests
     against tail latency (the same prompt to two models, or twice to one). Failures are tolerated
     while another request can still win; if all fail, an ``ExceptionGroup`` of them is raised.
+    Anything else (cancellation, ``KeyboardInterrupt``) comes out by the rules of :func:`gather`.
     """
     _check(1, "raise", stream_options)
-    requests = list(requests)
-    if not requests:
+    settings = client._settings_for(**stream_options)
+    bodies = list(_bodies(requests))
+    if not bodies:
         raise ConfigurationError("race() needs at least one request")
     winner: tuple[int, ChatCompletion] | None = None
     errors: list[GroqStreamError] = []
 
-    async def runner(index: int, request: Request, cancel_scope: trio.CancelScope) -> None:
+    async def runner(index: int, body: bytes, cancel_scope: trio.CancelScope) -> None:
         def won(completion: ChatCompletion) -> None:
             nonlocal winner
             if winner is None:
                 winner = (index, completion)
-                cancel_scope.cancel()  # at [DONE]: the losers go now, not after our drain
+                _linger(cancel_scope)  # at [DONE]: the losers go now, not after our drain
+                for loser in losers:
+                    loser.cancel()
 
-        try:
-            await _complete(client, request, stream_options, on_done=won)
-        except GroqStreamError as exc:
-            errors.append(exc)
+        with trio.CancelScope() as scope:
+            losers.append(scope)
+            try:
+                await _complete(client, body, settings, on_done=won)
+            except GroqStreamError as exc:
+                errors.append(exc)
 
-    async with trio.open_nursery() as nursery:
-        for index, request in enumerate(requests):
-            nursery.start_soon(runner, index, request, nursery.cancel_scope)
+    losers: list[trio.CancelScope] = []
+    try:
+        async with trio.open_nursery() as nursery:
+            for index, body in enumerate(bodies):
+                nursery.start_soon(runner, index, body, nursery.cancel_scope)
+    except BaseExceptionGroup as group:
+        _reraise_fanout(group)
     if winner is None:
-        raise ExceptionGroup(f"all {len(requests)} raced requests failed", errors)
+        raise ExceptionGroup(f"all {len(bodies)} raced requests failed", errors)
     return winner
 
 
@@ -493,8 +666,9 @@ async def stream_to_channel(
     With ``await nursery.start(stream_to_channel, client, send, ...)``, ``start`` returns once the
     response headers have arrived (it reports them, lower-case names) and raises any HTTP error
     itself. Chunks are then sent one by one; ``send_channel`` is closed when the stream ends, for
-    any reason, so give each producer its own ``send.clone()`` when several share one channel.
-    Returns the accumulated completion. If the receiver goes away, the stream stops quietly.
+    any reason (at ``[DONE]``, before the short drain of the body's end), so give each producer
+    its own ``send.clone()`` when several share one channel. Returns the accumulated completion.
+    If the receiver goes away, the stream stops quietly.
     """
     acc = Accumulator()
 
@@ -503,9 +677,12 @@ async def stream_to_channel(
             acc.add(chunk)
             await send_channel.send(chunk)
 
+    async def done() -> None:
+        await _close(send_channel)
+
     options = {name: request.pop(name) for name in _STREAM_OPTIONS & request.keys()}
     try:
-        pump = Pump(client, *prepare(client, request, options), sink)
+        pump = Pump(client, *prepare(client, request, options), sink, on_done=done)
         await pump.run(task_status=_HeadersStatus(task_status, pump))
     except trio.BrokenResourceError:
         pass  # nobody is listening any more

@@ -17,9 +17,10 @@ only when a deadline could have passed, re-checks, and cancels the attempt if it
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import NoReturn
 
 import httpx
@@ -31,6 +32,7 @@ from ._errors import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    CompletionTooLargeError,
     FirstChunkTimeout,
     GroqStreamError,
     IdleTimeout,
@@ -40,6 +42,7 @@ from ._errors import (
     TotalTimeout,
     excerpt,
 )
+from ._inflate import Inflater, inflater_for
 from ._ratelimit import RateLimits
 from ._retry import backoff, is_retryable
 from ._sse import ServerSentEvent, SSEDecoder
@@ -48,7 +51,15 @@ from ._wire import CHUNK_DECODER, ERROR_ENVELOPE_DECODER, ChatCompletionChunk, E
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["DRAIN_TIMEOUT", "Batch", "Pump", "StreamMetrics", "raise_single", "reraise"]
+__all__ = [
+    "DRAIN_GRACE",
+    "DRAIN_TIMEOUT",
+    "Batch",
+    "Pump",
+    "StreamMetrics",
+    "raise_single",
+    "reraise",
+]
 
 Batch = list[ChatCompletionChunk]
 Sink = Callable[[Batch], Awaitable[None]]
@@ -57,6 +68,13 @@ Sink = Callable[[Batch], Awaitable[None]]
 # the connection can go back to the pool. Groq sends the terminator right after [DONE].
 DRAIN_LIMIT = 64 * 1024
 DRAIN_TIMEOUT = 0.5
+# Once the caller has what it waited for (a block left, gather's results), drains still running
+# get this much longer: enough for a body's end already on its way, too short to be felt.
+DRAIN_GRACE = 0.05
+# Content-less chunks (the role chunk) are held back while a retry is still possible, so that a
+# retried request does not repeat them. At most this many: past it the request counts as
+# delivered, so a server streaming endless empty chunks cannot grow the client without bound.
+MAX_HELD = 256
 
 
 class StreamMetrics:
@@ -140,11 +158,14 @@ class Pump:
         settings: timeouts and retry policy.
         sink: receives each network read's chunks, in order. It may block (that is
             backpressure; the idle clock stops meanwhile) and may raise to stop the pump.
-        on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, before the
-            short drain of the body's end: the moment to tell the consumer it is over.
+        on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, outside
+            every deadline and before the short drain of the body's end: the moment to tell the
+            consumer it is over (and to give back a concurrency slot).
 
     :meth:`run` raises the typed error that ended the stream (with ``attempts`` and
-    ``retry_waits`` set); whatever the sink raises passes through unchanged.
+    ``retry_waits`` set); whatever the sink raises passes through unchanged. Once ``[DONE]`` has
+    arrived the stream is complete: no deadline fires after it and nothing the drain meets can
+    fail it.
     """
 
     def __init__(
@@ -168,6 +189,8 @@ class Pump:
         self._first_deadline = math.inf
         self._waiting_on_sink = False
         self._timed_out: APITimeoutError | None = None
+        self._body_left = settings.max_completion_size
+        self._to_drain: tuple[httpx.Response, AsyncIterator[bytes]] | None = None
         self.started = False
         self.done = False
         self.metrics = StreamMetrics()
@@ -181,20 +204,27 @@ class Pump:
         settings = self._settings
         metrics = self.metrics
         try:
-            with trio.CancelScope() as total:
-                metrics.started_at = trio.current_time()
-                if settings.total_timeout is not None:
-                    total.deadline = metrics.started_at + settings.total_timeout
-                await self._run_attempts(task_status)
-            if total.cancelled_caught:
-                raise TotalTimeout(settings.total_timeout or 0.0)
-        except GroqStreamError as exc:
-            exc.attempts = metrics.attempts
-            exc.retry_waits = tuple(metrics.retry_waits)
-            raise
+            try:
+                with trio.CancelScope() as total:
+                    metrics.started_at = trio.current_time()
+                    if settings.total_timeout is not None:
+                        total.deadline = metrics.started_at + settings.total_timeout
+                    await self._run_attempts(task_status)
+                if total.cancelled_caught and not self.done:
+                    raise TotalTimeout(settings.total_timeout or 0.0)
+            except GroqStreamError as exc:
+                exc.attempts = metrics.attempts
+                exc.retry_waits = tuple(metrics.retry_waits)
+                raise
+            finally:
+                if metrics.finished_at is None:
+                    metrics.finished_at = trio.current_time()
+            await self._on_done()
+            await self._drain()
         finally:
-            if metrics.finished_at is None:
-                metrics.finished_at = trio.current_time()
+            if self._to_drain is not None:
+                await close_response(*self._to_drain)
+                self._to_drain = None
 
     async def _run_attempts(self, task_status: trio.TaskStatus[None]) -> None:
         settings = self._settings
@@ -231,10 +261,16 @@ class Pump:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watchdog, nursery.cancel_scope)
-                response = await self._client._open_response(
-                    self._body, connect_timeout=settings.connect_timeout
-                )
-                iterator = response.aiter_bytes()
+                try:
+                    response = await self._client._open_response(
+                        self._body, connect_timeout=settings.connect_timeout
+                    )
+                except GroqStreamError:
+                    raise
+                except Exception as exc:  # a custom transport's own failure: still ours to type
+                    raise self._transport_failed(exc) from exc
+                iterator = response.aiter_raw()  # inflated here, boundedly: see _inflate.py
+                keep = False
                 try:
                     self.metrics.last_event_at = trio.current_time()  # headers: a sign of life
                     self.headers = {k.lower(): v for k, v in response.headers.items()}
@@ -243,13 +279,18 @@ class Pump:
                     if not self.started:
                         self.started = True
                         task_status.started()
-                    await self._pump(iterator)
+                    inflater = inflater_for(self.headers.get("content-encoding", ""))
+                    source = iterator if inflater is None else _Inflating(iterator, inflater)
+                    keep = await self._pump(source)
                 finally:
-                    await close_response(response, iterator)
+                    if keep:  # complete, but the body has not ended: drained after on_done
+                        self._to_drain = (response, iterator)
+                    else:
+                        await close_response(response, iterator)
                 nursery.cancel_scope.cancel()  # the watchdog's work is done
         except BaseExceptionGroup as group:
             raise_single(group)
-        if self._timed_out is not None:
+        if not self.done and self._timed_out is not None:
             raise self._timed_out
 
     async def _watchdog(self, attempt: trio.CancelScope) -> None:
@@ -258,7 +299,7 @@ class Pump:
         whichever comes first. Time spent waiting for the sink does not count as idle."""
         idle = self._settings.idle_timeout
         metrics = self.metrics
-        while True:
+        while not self.done:
             now = trio.current_time()
             first = self._first_deadline if not self._attempt_events else math.inf
             quiet = math.inf
@@ -276,8 +317,9 @@ class Pump:
             # clock: so never sleep longer than one idle period before looking again.
             await trio.sleep_until(min(deadline, now + idle) if idle is not None else deadline)
 
-    async def _pump(self, iterator: AsyncIterator[bytes]) -> None:
-        """Read, decode and hand over until ``[DONE]``, an error, or EOF."""
+    async def _pump(self, iterator: AsyncIterator[bytes]) -> bool:
+        """Read, decode and hand over until ``[DONE]``, an error, or EOF. Returns whether the
+        body is still open after ``[DONE]`` (it is then drained once the consumer knows)."""
         decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
         metrics = self.metrics
         while True:
@@ -287,7 +329,14 @@ class Pump:
                 break
             except httpx.HTTPError as exc:
                 raise self._broken(exc) from exc
+            except GroqStreamError:
+                raise
+            except Exception as exc:  # a custom transport's own failure: still ours to type
+                raise self._transport_failed(exc) from exc
             metrics.bytes_received += len(data)
+            self._body_left -= len(data)
+            if self._body_left < 0:
+                raise CompletionTooLargeError(self._settings.max_completion_size)
             events = decoder.feed(data)
             if not events:
                 continue  # a partial event, a comment or a blank keep-alive: not activity
@@ -307,16 +356,16 @@ class Pump:
             if isinstance(outcome, GroqStreamError):
                 raise outcome
             if outcome is _DONE:
-                await self._finish(iterator)
-                return
+                await self._finish()
+                return True
         decoder.end()
         last = decoder.unterminated
         if last is not None:
             # The spec discards an event cut off by EOF. Two such tails are still worth
             # reading: a final "data: [DONE]" that only lacks its blank line, and an error.
             if last.data == "[DONE]":
-                await self._finish(None)
-                return
+                await self._finish()
+                return False
             if last.event == "error":
                 raise self._event_error(last.data)
         raise IncompleteStreamError(
@@ -346,6 +395,10 @@ class Pump:
                 )
             except msgspec.DecodeError as exc:
                 return batch, StreamProtocolError(f"a chunk is not valid JSON ({exc})", data=data)
+            except RecursionError:
+                return batch, StreamProtocolError(
+                    "a chunk nests its JSON too deeply to decode", data=data
+                )
             if chunk.error is not None:
                 return batch, self._api_error(chunk.error)
             x_groq = chunk.x_groq
@@ -358,7 +411,7 @@ class Pump:
     def _event_error(self, data: str) -> StreamAPIError:
         try:
             envelope = ERROR_ENVELOPE_DECODER.decode(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return StreamAPIError(excerpt(data) or "event: error without details")
         if envelope.error is None:
             return StreamAPIError(excerpt(data))
@@ -382,11 +435,21 @@ class Pump:
             "completion is attached"
         )
 
+    def _transport_failed(self, exc: Exception) -> GroqStreamError:
+        return APIConnectionError(
+            f"the HTTP transport failed after {self.metrics.chunks} chunks ({exc!r}); the "
+            "partial completion is attached, and the original error is the __cause__"
+        )
+
     async def _deliver(self, batch: Batch) -> None:
         if not self._delivered:
             # Until something with content goes out, a failure can still be retried; so hold
             # back chunks that carry nothing (the role chunk) while retries remain.
-            if self._retries_left > 0 and not any(map(_has_content, batch)):
+            if (
+                self._retries_left > 0
+                and len(self._held) + len(batch) <= MAX_HELD
+                and not any(map(_has_content, batch))
+            ):
                 self._held.extend(batch)
                 return
             if self._held:
@@ -404,24 +467,57 @@ class Pump:
             self._waiting_on_sink = False
             self.metrics.last_event_at = trio.current_time()
 
-    async def _finish(self, iterator: AsyncIterator[bytes] | None) -> None:
-        """``[DONE]`` arrived: deliver anything held, announce the end, then drain briefly."""
+    async def _finish(self) -> None:
+        """``[DONE]`` arrived: deliver anything held; from here on the stream is complete."""
         self._retries_left = 0
         await self._deliver([])
         self.done = True
         self.metrics.finished_at = trio.current_time()  # done for the user; the drain is ours
-        await self._on_done()
-        if iterator is None:
+
+    async def _drain(self) -> None:
+        """Read the rest of a complete body briefly and boundedly, hoping for its end so the
+        connection can go back to the pool. Nothing found here can fail the stream."""
+        if self._to_drain is None:
             return
+        iterator = self._to_drain[1]
         drained = 0
-        with trio.move_on_after(DRAIN_TIMEOUT):
-            try:
-                async for data in iterator:
-                    drained += len(data)
-                    if drained > DRAIN_LIMIT:
-                        break
-            except httpx.HTTPError:
-                pass  # the stream is complete; a messy ending only costs the connection
+        # The stream is complete: a messy end (a reset, a transport's error) only costs the
+        # connection, which is then closed instead of pooled.
+        with trio.move_on_after(DRAIN_TIMEOUT), contextlib.suppress(Exception):
+            async for data in iterator:
+                drained += len(data)
+                if drained > DRAIN_LIMIT:
+                    break
+
+
+class _Inflating:
+    """The body's raw reads, inflated in bounded pieces (see :mod:`._inflate`).
+
+    Each piece is one "read" for the pump, so it is decoded and delivered, with backpressure,
+    before the next is inflated; a checkpoint between pieces keeps a bomb cancellable.
+    """
+
+    __slots__ = ("_inflater", "_pieces", "_raw")
+
+    def __init__(self, raw: AsyncIterator[bytes], inflater: Inflater) -> None:
+        self._raw = raw
+        self._inflater = inflater
+        self._pieces: Iterator[bytes] = iter(())
+
+    def __aiter__(self) -> _Inflating:
+        return self
+
+    async def __anext__(self) -> bytes:
+        piece = next(self._pieces, None)
+        if piece is not None:
+            await trio.lowlevel.checkpoint()
+            return piece
+        while True:
+            data = await self._raw.__anext__()
+            self._pieces = self._inflater.feed(data)
+            piece = next(self._pieces, None)
+            if piece is not None:
+                return piece
 
 
 def _has_content(chunk: ChatCompletionChunk) -> bool:

@@ -34,9 +34,10 @@ from typing import Any, NoReturn
 import trio
 
 from ._accumulate import Accumulator
+from ._channel import BatchedReceiveChannel, Coalescer
 from ._client import MISSING, GroqClient, Missing, StreamSettings
 from ._errors import ConfigurationError, GroqStreamError
-from ._pump import DRAIN_TIMEOUT, Batch, Pump, StreamMetrics, raise_single
+from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, raise_single
 from ._ratelimit import RateLimits
 from ._wire import ChatCompletion, ChatCompletionChunk, encode_request
 
@@ -47,8 +48,8 @@ __all__ = [
     "DEFAULT_BUFFER",
     "MAX_BATCH",
     "ChatStream",
-    "Coalescer",
     "StreamMetrics",
+    "encode_body",
     "open_stream",
     "prepare",
 ]
@@ -60,88 +61,32 @@ DEFAULT_BUFFER = 16
 MAX_BATCH = 64
 
 
-class Coalescer:
-    """Puts batches on a memory channel, growing the last one while it is still queued.
-
-    httpx yields once per HTTP chunk and Groq sends one event per HTTP chunk, so a "batch per
-    network read" is usually one chunk, and a producer that finds more bytes already buffered
-    would pay a channel hop (several microseconds, far more than decoding) for each of them. But
-    while the batch sent last still waits in the channel, nobody has looked at it: extending it
-    is free and the consumer sees the same order. The consumer reports each batch it takes
-    (:meth:`taken`) right after ``receive`` returns, with no checkpoint between, so a batch is
-    never extended once the consumer holds it.
-
-    Nothing ever blocks inside the channel's ``send``: a producer that finds the channel full and
-    the last batch full waits for the consumer to take one (:meth:`taken` wakes it) and tries
-    again. So the batch sent last is always the channel's last, which keeps this right with many
-    producers (fan-out), and a full channel (a slow consumer) is exactly when batches grow
-    instead of hops piling up. Memory stays bounded: ``buffer`` batches of at most ``max_batch``
-    items.
-    """
-
-    __slots__ = ("_last", "_max", "_room", "_send", "_sent", "_taken")
-
-    def __init__(self, send: trio.MemorySendChannel[list[Any]], *, max_batch: int) -> None:
-        self._send = send
-        self._max = max_batch
-        self._room = trio.lowlevel.ParkingLot()
-        self._last: list[Any] | None = None
-        self._sent = 0
-        self._taken = 0
-
-    def taken(self) -> None:
-        self._taken += 1
-        if self._room:
-            self._room.unpark_all()
-
-    async def put(self, items: list[Any]) -> None:
-        """Queue ``items``; raises ``trio.BrokenResourceError`` once the consumer is gone."""
-        while True:
-            last = self._last
-            if (
-                last is not None
-                and self._sent > self._taken
-                and len(last) + len(items) <= self._max
-            ):
-                last.extend(items)  # still queued, and the channel's last: nobody has seen it
-                return
-            try:
-                self._send.send_nowait(items)
-            except trio.WouldBlock:
-                await self._room.park()  # a checkpoint: cancelling it loses nothing
-                continue
-            self._last = items
-            self._sent += 1
-            return
-
-
 class _ConsumerGone(Exception):
     """The consumer closed its end; the producer stops quietly."""
 
 
-class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
+class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
     """The chunks of one streamed completion, as a Trio receive channel.
 
     Get one from :func:`open_stream`. ``receive()`` (and ``async for``) returns chunks in order,
     raises ``trio.EndOfChannel`` (ends the loop) after ``data: [DONE]``, and raises the typed error
     that ended the stream otherwise, with :attr:`completion` attached to it. ``receive`` is a
-    checkpoint; cancelling it loses nothing. ``metrics``, ``rate_limits``, ``headers`` and
-    ``request_id`` describe the stream and its latest response.
+    checkpoint; cancelling it loses nothing. Several tasks may receive at once: each chunk goes to
+    exactly one of them, in order (:attr:`completion` still folds every chunk once, in order).
+    After :meth:`aclose`, or once the ``async with`` block is left, ``receive`` raises
+    ``trio.ClosedResourceError``. ``metrics``, ``rate_limits``, ``headers`` and ``request_id``
+    describe the stream and its latest response.
     """
 
     def __init__(
         self, client: GroqClient, body: bytes, settings: StreamSettings, *, buffer: int
     ) -> None:
         send, receive = trio.open_memory_channel[Batch](buffer)
-        self._send = send
-        self._receive = receive
-        self._queue = Coalescer(send, max_batch=MAX_BATCH)
+        queue = Coalescer(send, max_batch=MAX_BATCH)
+        super().__init__(receive, queue)
         self._pump = Pump(client, body, settings, self._sink, on_done=self._on_done)
-        self._batch: Batch = []
-        self._pos = 0
         self._acc = Accumulator()
         self._error: GroqStreamError | None = None
-        self._closed = False
         self._producer_scope = trio.CancelScope()
 
     @property
@@ -164,6 +109,13 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
         """``x-request-id`` of the latest response."""
         return self._pump.request_id
 
+    @property
+    def error(self) -> GroqStreamError | None:
+        """The typed error that ended the stream, as soon as it happened (``None`` while it
+        runs or when it completed). ``receive`` raises it once the chunks before it are taken;
+        here it stays reachable when the ``async with`` block raised something else first."""
+        return self._error
+
     # --- the consumer's side ----------------------------------------------------------------
 
     @property
@@ -174,44 +126,12 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
     async def receive(self) -> ChatCompletionChunk:
         """The next chunk. Raises ``trio.EndOfChannel`` after ``[DONE]``, the stream's typed
         error if it failed, ``trio.ClosedResourceError`` after :meth:`aclose`."""
-        if self._pos < len(self._batch):
-            await trio.lowlevel.checkpoint()
-        if self._pos >= len(self._batch):
-            try:
-                self._batch = await self._receive.receive()
-            except trio.EndOfChannel:
-                self._raise_end()
-            self._queue.taken()  # at once: from here on the producer must not extend it
-            self._pos = 0
-        chunk = self._batch[self._pos]
-        self._pos += 1
-        self._acc.add(chunk)
-        return chunk
+        return await super().receive()
 
-    async def receive_batch(self) -> list[ChatCompletionChunk]:
-        """Every chunk that has arrived and not been received yet (at least one), in order.
+    def _note(self, item: ChatCompletionChunk) -> None:
+        self._acc.add(item)
 
-        For consumers that care about throughput: one checkpoint per call instead of one per
-        chunk, which matters when a stream runs fast (each checkpoint is a trip through Trio's
-        scheduler). Ends and fails exactly like :meth:`receive`; mixing the two is fine.
-        """
-        if self._pos < len(self._batch):
-            await trio.lowlevel.checkpoint()
-            batch = self._batch[self._pos :]
-        else:
-            try:
-                batch = await self._receive.receive()
-            except trio.EndOfChannel:
-                self._raise_end()
-            self._queue.taken()  # at once: from here on the producer must not extend it
-        self._batch = []
-        self._pos = 0
-        add = self._acc.add
-        for chunk in batch:
-            add(chunk)
-        return batch
-
-    def _raise_end(self) -> NoReturn:
+    def _end(self) -> NoReturn:
         error = self._error
         if error is None:
             raise trio.EndOfChannel
@@ -221,19 +141,17 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
 
     async def aclose(self) -> None:
         """Stop the stream: the producer is cancelled and the response closed. Idempotent."""
-        if not self._closed:
-            self._closed = True
-            self._receive.close()
-            self._producer_scope.cancel()
+        self._close()
+        self._producer_scope.cancel()
         await trio.lowlevel.checkpoint()
 
     def _release(self) -> None:
-        """The block was left normally: let a producer past ``[DONE]`` finish its short drain,
-        stop any other at once."""
-        self._receive.close()
+        """The block was left normally: give a producer past ``[DONE]`` a short grace to see
+        its body's end (so the connection can be reused), stop any other at once."""
+        self._close()
         if self._pump.done:
             self._producer_scope.deadline = min(
-                self._producer_scope.deadline, trio.current_time() + DRAIN_TIMEOUT
+                self._producer_scope.deadline, trio.current_time() + DRAIN_GRACE
             )
         else:
             self._producer_scope.cancel()
@@ -248,12 +166,18 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
                 await self._pump.run(task_status=task_status)
         except _ConsumerGone:
             pass
-        except GroqStreamError as exc:
+        except Exception as exc:
+            if not isinstance(exc, GroqStreamError):
+                # Not one of ours (a bug, or something the pump did not expect): the consumer
+                # must still see a typed failure, never an end that looks complete.
+                error = GroqStreamError(f"the stream's producer failed unexpectedly: {exc!r}")
+                error.__cause__ = exc
+                exc = error
             if not self._pump.started:
-                raise  # out of nursery.start(): the ``async with`` line raises it
+                raise exc  # out of nursery.start(): the ``async with`` line raises it
             self._error = exc
         finally:
-            self._send.close()
+            self._queue.close()
 
     async def _sink(self, batch: Batch) -> None:
         try:
@@ -262,17 +186,25 @@ class ChatStream(trio.abc.ReceiveChannel[ChatCompletionChunk]):
             raise _ConsumerGone from None
 
     async def _on_done(self) -> None:
-        self._send.close()  # the consumer sees the end now, not after the drain
+        self._queue.close()  # the consumer sees the end now, not after the drain
 
 
 def prepare(
     client: GroqClient, request: Mapping[str, Any], options: Mapping[str, Any]
 ) -> tuple[bytes, StreamSettings]:
     """Check and encode a request body; resolve the per-call options against the client's."""
+    return encode_body(request), client._settings_for(**options)
+
+
+def encode_body(request: Mapping[str, Any], *, index: int | None = None) -> bytes:
+    """Check and encode one request body; errors name the request's ``index`` in a fan-out."""
+    where = "the request" if index is None else f"requests[{index}]"
+    if not isinstance(request, Mapping):
+        raise ConfigurationError(f"{where} must be a mapping of request fields, not {request!r}")
     for field in ("model", "messages"):
         if field not in request:
-            raise ConfigurationError(f"the request needs {field!r} (pass {field}=...)")
-    return encode_request(request), client._settings_for(**options)
+            raise ConfigurationError(f"{where} needs {field!r} (pass {field}=...)")
+    return encode_request(request)
 
 
 @asynccontextmanager
@@ -328,7 +260,7 @@ async def open_stream(
             try:
                 yield stream
             except BaseException:
-                stream._receive.close()
+                stream._close()
                 stream._producer_scope.cancel()
                 raise
             else:

@@ -61,6 +61,12 @@ from ._faults import http_error_reply as http_error_reply
 from ._faults import keepalive_only_reply as keepalive_only_reply
 from ._faults import non_sse_reply as non_sse_reply
 from ._faults import stall_reply as stall_reply
+from ._hostile import compression_bomb_reply as compression_bomb_reply
+from ._hostile import contentless_flood_reply as contentless_flood_reply
+from ._hostile import deep_json_reply as deep_json_reply
+from ._hostile import held_open_reply as held_open_reply
+from ._hostile import retry_after_reply as retry_after_reply
+from ._hostile import used_up_window_reply as used_up_window_reply
 from ._mock import MockGroq as MockGroq
 from ._mock import mock_transport as mock_transport
 from ._replay import replay_reply as replay_reply
@@ -99,11 +105,15 @@ __all__ = [
     "Reply",
     "ServerStats",
     "Stall",
+    "compression_bomb_reply",
+    "contentless_flood_reply",
+    "deep_json_reply",
     "drop_reply",
     "echo_handler",
     "echo_text",
     "eof_reply",
     "headers_never_reply",
+    "held_open_reply",
     "http_error_reply",
     "in_stream_error_reply",
     "keepalive_only_reply",
@@ -112,9 +122,11 @@ __all__ = [
     "open_fake_groq",
     "reasoning_reply",
     "replay_reply",
+    "retry_after_reply",
     "sse_event",
     "stall_reply",
     "text_reply",
     "tool_call_reply",
     "trickle_reply",
+    "used_up_window_reply",
 ]

@@ -1,0 +1,178 @@
+"""The batched receive channel behind ``ChatStream`` and ``FanoutStream``.
+
+Producers hand over *batches* (everything one network read produced) because a memory-channel hop
+costs several times what decoding a chunk does; consumers still see one item per ``receive()``.
+This room holds the two halves of that hand-over, shared by a single stream and a fan-out:
+
+* :class:`Coalescer`, the producers' side: puts batches on a bounded memory channel, growing the
+  batch still queued instead of paying another hop.
+* :class:`BatchedReceiveChannel`, the consumers' side: a ``trio.abc.ReceiveChannel`` that hands
+  out the items of the batch in hand one at a time, with the full channel contract: any number of
+  tasks may receive at once (each item goes to exactly one of them, in order), cancelling a
+  ``receive`` loses nothing, and after ``aclose()`` every ``receive`` raises
+  ``trio.ClosedResourceError`` at once, even with items still in hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, NoReturn, TypeVar
+
+import trio
+
+__all__ = ["BatchedReceiveChannel", "Coalescer"]
+
+T = TypeVar("T")
+
+
+class Coalescer:
+    """Puts batches on a memory channel, growing the last one while it is still queued.
+
+    httpx yields once per HTTP chunk and Groq sends one event per HTTP chunk, so a "batch per
+    network read" is usually one chunk, and a producer that finds more bytes already buffered
+    would pay a channel hop (several microseconds, far more than decoding) for each of them. But
+    while the batch sent last still waits in the channel, nobody has looked at it: extending it
+    is free and the consumer sees the same order. The consumer reports each batch it takes
+    (:meth:`taken`) right after ``receive`` returns, with no checkpoint between, so a batch is
+    never extended once a consumer holds it.
+
+    Nothing ever blocks inside the channel's ``send``: a producer that finds the channel full and
+    the last batch full waits for a consumer to take one (:meth:`taken` wakes it) and tries
+    again. So the batch sent last is always the channel's last, which keeps this right with many
+    producers (fan-out), and a full channel (a slow consumer) is exactly when batches grow
+    instead of hops piling up. Memory stays bounded: ``buffer`` batches of at most ``max_batch``
+    items (a single put larger than that is queued whole; the pump bounds what one read yields).
+    """
+
+    __slots__ = ("_last", "_max", "_room", "_send", "_sent", "_taken")
+
+    def __init__(self, send: trio.MemorySendChannel[list[Any]], *, max_batch: int) -> None:
+        self._send = send
+        self._max = max_batch
+        self._room = trio.lowlevel.ParkingLot()
+        self._last: list[Any] | None = None
+        self._sent = 0
+        self._taken = 0
+
+    def taken(self) -> None:
+        self._taken += 1
+        if self._room:
+            self._room.unpark_all()
+
+    async def put(self, items: list[Any]) -> None:
+        """Queue ``items``; raises ``trio.BrokenResourceError`` once the consumer is gone.
+
+        Not a checkpoint when there is room (the read that produced ``items`` was one)."""
+        while True:
+            last = self._last
+            if (
+                last is not None
+                and self._sent > self._taken
+                and len(last) + len(items) <= self._max
+            ):
+                last.extend(items)  # still queued, and the channel's last: nobody has seen it
+                return
+            try:
+                self._send.send_nowait(items)
+            except trio.WouldBlock:
+                await self._room.park()  # a checkpoint: cancelling it loses nothing
+                continue
+            self._last = items
+            self._sent += 1
+            return
+
+    def close(self) -> None:
+        """No more batches: receivers get ``EndOfChannel`` once they have taken the queued ones."""
+        self._send.close()
+
+
+class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
+    """Items from batches on a memory channel, one per :meth:`receive`.
+
+    Subclasses see every item as it is handed out through :meth:`_note` (a stream folds chunks
+    into its completion there) and decide what the end of the channel means in :meth:`_end`
+    (``EndOfChannel``, or the error that ended the stream).
+
+    Several receivers: the batch in hand is shared, and a receiver whose ``receive`` on the
+    channel returns while another receiver's batch still has items queues its batch behind them.
+    So items leave in the order the producers queued them, each exactly once, and every receiver
+    sees an increasing subsequence, as with a plain ``trio.MemoryReceiveChannel``.
+    """
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[list[T]], queue: Coalescer) -> None:
+        self._receive = receive
+        self._queue = queue
+        self._batch: list[T] = []
+        self._pos = 0
+        self._closed = False
+
+    def _note(self, item: T) -> None:
+        """Called for every item as it is handed out, in order."""
+
+    def _end(self) -> NoReturn:
+        """The producers are done and every item was handed out."""
+        raise trio.EndOfChannel
+
+    async def receive(self) -> T:
+        """The next item. A checkpoint; cancelling it loses nothing."""
+        if self._closed:
+            raise trio.ClosedResourceError("this channel was closed")
+        if self._pos < len(self._batch):
+            await trio.lowlevel.checkpoint()
+            if self._closed:
+                raise trio.ClosedResourceError("this channel was closed")
+        if self._pos >= len(self._batch):
+            await self._refill()
+        item = self._batch[self._pos]
+        self._pos += 1
+        self._note(item)
+        return item
+
+    async def receive_batch(self) -> list[T]:
+        """Every item that has arrived and not been received yet (at least one), in order.
+
+        For consumers that care about throughput: one checkpoint per call instead of one per
+        item. Ends and fails exactly like :meth:`receive`; mixing the two is fine.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("this channel was closed")
+        if self._pos < len(self._batch):
+            await trio.lowlevel.checkpoint()
+            if self._closed:
+                raise trio.ClosedResourceError("this channel was closed")
+        if self._pos >= len(self._batch):
+            await self._refill()
+        batch = self._batch[self._pos :] if self._pos else self._batch
+        self._batch = []
+        self._pos = 0
+        note = self._note
+        for item in batch:
+            note(item)
+        return batch
+
+    async def _refill(self) -> None:
+        """Wait for the next batch (only while nothing is in hand)."""
+        try:
+            batch = await self._receive.receive()
+        except trio.EndOfChannel:
+            self._end()
+        except trio.ClosedResourceError:
+            raise trio.ClosedResourceError("this channel was closed") from None
+        self._queue.taken()  # at once: from here on no producer may extend it
+        if self._pos < len(self._batch):
+            # Another receiver refilled while we waited: keep the order by queueing behind it.
+            self._batch = self._batch[self._pos :] + batch
+        else:
+            self._batch = batch
+        self._pos = 0
+
+    def _close(self) -> None:
+        """Close the consumers' side: every receive, pending or later, raises at once."""
+        self._closed = True
+        self._batch = []
+        self._pos = 0
+        self._receive.close()
+
+    async def aclose(self) -> None:
+        """Close the channel; idempotent. A checkpoint."""
+        self._close()
+        await trio.lowlevel.checkpoint()

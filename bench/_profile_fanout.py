@@ -319,9 +319,9 @@ def pieces(n: int = 20_000) -> dict[str, float]:
     """µs per call of the per-event pieces, alone in a tight loop (best of 5)."""
     from trio_groqstream import FanoutEvent
     from trio_groqstream._accumulate import Accumulator
+    from trio_groqstream._channel import Coalescer
     from trio_groqstream._fanout import FanoutStream
     from trio_groqstream._sse import SSEDecoder
-    from trio_groqstream._stream import Coalescer
     from trio_groqstream._wire import CHUNK_DECODER
 
     stream = make_stream(3)
@@ -346,7 +346,7 @@ def pieces(n: int = 20_000) -> dict[str, float]:
     fe = FanoutEvent(index=3, chunk=chunk)
     out["FanoutEvent.text"] = best(lambda: fe.text)
     send, receive = trio.open_memory_channel[Any](10**9)
-    fan = FanoutStream(1, receive, Coalescer(send, max_batch=64))
+    fan = FanoutStream(receive, Coalescer(send, max_batch=64), results=None)
     out["FanoutStream._note"] = best(lambda: fan._note(fe))
 
     async def clock() -> None:

@@ -23,6 +23,7 @@ finish (when ``gather`` returned) against the schedule of the last stream's last
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -37,7 +38,16 @@ import trio
 from ._data import MODEL, content_len, make_stream
 from ._e2e import _HEADERS, _http_client
 
-__all__ = ["KEEP_UP_LATE", "KEEP_UP_P99_MS", "VARIANTS", "Recorder", "main"]
+__all__ = [
+    "ABLATIONS",
+    "KEEP_UP_LATE",
+    "KEEP_UP_P99_MS",
+    "VARIANTS",
+    "Recorder",
+    "describe",
+    "known",
+    "main",
+]
 
 MESSAGES = [{"role": "user", "content": "Write a long essay about streaming inference."}]
 REQUEST: dict[str, Any] = {"model": MODEL, "messages": MESSAGES}
@@ -221,6 +231,28 @@ VARIANTS: dict[str, tuple[Runner, str]] = {
 }
 
 
+#: ``VARIANT:KEY`` runs the variant with one piece of the library's per-event work replaced in
+#: this process (``_profile_fanout._ablation``), to see what a change would buy before making it.
+ABLATIONS = {
+    "cancel-point": "receive() a cancel point only",
+    "split": "bare split instead of SSEDecoder",
+    "no-acc": "no Accumulator.add",
+    "no-note": "no FanoutStream._note",
+    "wake-one": "taken() wakes one producer",
+}
+
+
+def known(name: str) -> bool:
+    base, _, key = name.partition(":")
+    return base in VARIANTS and (not key or key in ABLATIONS)
+
+
+def describe(name: str) -> str:
+    base, _, key = name.partition(":")
+    text = VARIANTS[base][1]
+    return f"{text}, {ABLATIONS[key]} (patched)" if key else text
+
+
 # --- one trial, and the search -----------------------------------------------------------------
 
 
@@ -345,7 +377,9 @@ def search(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variant", choices=sorted(VARIANTS))
+    parser.add_argument(
+        "variant", help=f"one of {', '.join(VARIANTS)}, or VARIANT:{'|'.join(ABLATIONS)}"
+    )
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--rate", type=int, required=True, help="events per second per stream")
     parser.add_argument("--seconds", type=float, default=1.0, help="length of each stream")
@@ -355,9 +389,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpu", type=int, help="pin this process to this CPU (Linux)")
     parser.add_argument("--streams", type=int, help="one trial of this many streams, no search")
     args = parser.parse_args(argv)
+    if not known(args.variant):
+        parser.error(f"unknown variant {args.variant!r}")
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
-    runner = VARIANTS[args.variant][0]
+    base, _, key = args.variant.partition(":")
+    runner = VARIANTS[base][0]
     if args.variant == "sdk-trio":  # import before any clock starts
         import groq  # noqa: F401
     else:
@@ -367,11 +404,17 @@ def main(argv: list[str] | None = None) -> None:
     def run(n: int) -> dict[str, Any]:
         return trial(runner, args.port, n, args.rate, chunks)
 
-    if args.streams:
-        best, trials = (0, [run(args.streams)])
-        best = args.streams if trials[0]["keeps_up"] else 0
-    else:
-        best, trials = search(run, start=args.start, cap=args.cap, tolerance=args.tolerance)
+    patch: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if key:
+        from ._profile_fanout import _ablation
+
+        patch = _ablation(ABLATIONS[key])
+    with patch:
+        if args.streams:
+            trials = [run(args.streams)]
+            best = args.streams if trials[0]["keeps_up"] else 0
+        else:
+            best, trials = search(run, start=args.start, cap=args.cap, tolerance=args.tolerance)
     print(
         json.dumps(
             {

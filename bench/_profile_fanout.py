@@ -57,8 +57,8 @@ _HEADERS = {
 }
 
 
-# Bound at import: the "no receive() checkpoint" ablation patches trio.lowlevel.checkpoint, and
-# the body's schedule point per read (the wake-up a socket read costs) must stay.
+# Bound at import: the "receive() a cancel point only" ablation patches trio.lowlevel.checkpoint,
+# and the body's schedule point per read (the wake-up a socket read costs) must stay.
 _read_wakeup = trio.lowlevel.checkpoint
 
 
@@ -198,10 +198,6 @@ CLIENTS: dict[str, Runner] = {
 # --- ablations: one piece of the fan-out's per-event work made a no-op ------------------------
 
 
-async def _no_checkpoint() -> None:
-    pass
-
-
 class _SplitEvent:
     __slots__ = ("data", "event")
 
@@ -240,16 +236,25 @@ def _patched(target: Any, name: str, value: Any) -> Iterator[None]:
 
 
 def _ablation(name: str) -> contextlib.AbstractContextManager[None]:
-    from trio_groqstream import _accumulate, _fanout, _pump
+    from trio_groqstream import _accumulate, _channel, _fanout, _pump
 
     if name == "no Accumulator.add":
         return _patched(_accumulate.Accumulator, "add", lambda self, chunk: None)
     if name == "no FanoutStream._note":
         return _patched(_fanout.FanoutStream, "_note", lambda self, event: None)
-    if name == "no receive() checkpoint":
-        # trio.lowlevel.checkpoint is looked up at call time by FanoutStream.receive (and by
-        # anything else that calls it between events: the launcher, close paths).
-        return _patched(trio.lowlevel, "checkpoint", _no_checkpoint)
+    if name == "receive() a cancel point only":
+        # trio.lowlevel.checkpoint is looked up at call time by BatchedReceiveChannel.receive
+        # (the only caller between events); checkpoint_if_cancelled keeps the cancel point and
+        # drops the schedule point.
+        return _patched(trio.lowlevel, "checkpoint", trio.lowlevel.checkpoint_if_cancelled)
+    if name == "taken() wakes one producer":
+        # Coalescer.taken wakes every parked producer for each batch a consumer takes.
+        def taken(self: Any) -> None:
+            self._taken += 1
+            if self._room:
+                self._room.unpark(count=1)
+
+        return _patched(_channel.Coalescer, "taken", taken)
     if name == "bare split instead of SSEDecoder":
         return _patched(_pump, "SSEDecoder", _SplitDecoder)
     raise ValueError(name)
@@ -258,7 +263,8 @@ def _ablation(name: str) -> contextlib.AbstractContextManager[None]:
 ABLATIONS = (
     "no Accumulator.add",
     "no FanoutStream._note",
-    "no receive() checkpoint",
+    "receive() a cancel point only",
+    "taken() wakes one producer",
     "bare split instead of SSEDecoder",
 )
 

@@ -51,13 +51,15 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def soak(session: nox.Session) -> None:
-    """Long randomised cancellation and fan-out runs (not in CI)."""
+    """Long randomised cancellation and fan-out runs, and peak memory against hostile servers
+    (not in CI)."""
     session.install("-e", ".[test]")
     session.env["TRIO_GROQSTREAM_SOAK"] = "20"
     session.run(
         "pytest",
         "tests/test_stream.py::test_hundreds_of_abandoned_streams_leave_nothing_open",
         "tests/test_fanout.py::test_random_cancellation_leaves_nothing_behind",
+        "tests/test_soak_bounds.py",
         *session.posargs,
     )
 

@@ -250,7 +250,7 @@ def test_no_prompts_and_a_bad_fake_pace_are_usage_errors(
 
 def test_stream_options_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
     timeouts = ["--connect-timeout", "5", "--first-chunk-timeout", "5", "--idle-timeout", "5"]
-    argv = [*timeouts, "--total-timeout", "none", "--max-retries", "0", "-m", "m2", "p"]
+    argv = [*timeouts, "--total-timeout", "none", "--max-retries", "0", "-m", "qwen/qwen3-32b", "p"]
     assert main(["--fake", *argv]) == 0
     assert "[0] -- done" in capsys.readouterr().out
 

@@ -285,6 +285,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     ),
     "testing_app": Scenario(expect=("all checks passed",), virtual_seconds=60),
+    "testing_groq_rules": Scenario(expect=("all checks passed",), virtual_seconds=300),
 }
 
 

@@ -23,6 +23,7 @@ import trio.testing
 
 import trio_groqstream as tgs
 from trio_groqstream.testing import (
+    DEFAULT_MODELS,
     FAKE_API_KEY,
     FakeGroq,
     Handler,
@@ -462,7 +463,7 @@ async def test_several_producers_share_clones_of_one_channel(
                             tgs.stream_to_channel,
                             client,
                             send.clone(),
-                            model=f"model-{i}",
+                            model=DEFAULT_MODELS[i].id,
                             messages=[{"role": "user", "content": f"from producer {i}"}],
                         )
                     )
@@ -470,7 +471,7 @@ async def test_several_producers_share_clones_of_one_channel(
                 async for chunk in receive:
                     texts[chunk.model].extend(c.delta.content or "" for c in chunk.choices)
     assert {model: "".join(parts) for model, parts in texts.items()} == {
-        f"model-{i}": echo_text(f"from producer {i}") for i in range(4)
+        DEFAULT_MODELS[i].id: echo_text(f"from producer {i}") for i in range(4)
     }
 
 

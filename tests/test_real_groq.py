@@ -18,7 +18,7 @@ import trio
 from _real_groq import MISSING, REAL_GROQ_DIR, recording_ids, recording_or_skip
 
 import trio_groqstream as tgs
-from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, replay_reply
+from trio_groqstream.testing import FAKE_API_KEY, FakeGroq, FakeModel, replay_reply
 
 STREAM_KINDS = (
     "text",
@@ -164,11 +164,11 @@ async def replay(
     client: tgs.GroqClient, fake: FakeGroq, name: str, recording: dict[str, Any]
 ) -> tuple[list[tgs.ChatCompletionChunk], tgs.ChatStream]:
     fake.push(replay_reply(REAL_GROQ_DIR / f"{name}.json"))
+    model = str(recording.get("model") or "llama-3.3-70b-versatile")
+    fake.models[model] = FakeModel(model)  # Groq served it when the recording was made
     chunks: list[tgs.ChatCompletionChunk] = []
     with trio.fail_after(10):
-        async with tgs.open_stream(
-            client, model=str(recording.get("model") or "m"), messages=MESSAGES
-        ) as stream:
+        async with tgs.open_stream(client, model=model, messages=MESSAGES) as stream:
             async for chunk in stream:
                 chunks.append(chunk)
     return chunks, stream

@@ -23,6 +23,9 @@ __all__ = ["BatchedReceiveChannel", "Coalescer"]
 
 T = TypeVar("T")
 
+#: The most items ``receive`` hands out from a batch in hand without a schedule point.
+YIELD_EVERY = 64
+
 
 class Coalescer:
     """Puts batches on a memory channel, growing the last one while it is still queued.
@@ -58,27 +61,28 @@ class Coalescer:
         if self._room:
             self._room.unpark_all()
 
-    async def put(self, items: list[Any]) -> None:
-        """Queue ``items``; raises ``trio.BrokenResourceError`` once the consumer is gone.
+    def offer(self, items: list[Any]) -> bool:
+        """Queue ``items`` if there is room now (no checkpoint); ``False`` if not.
 
-        Not a checkpoint when there is room (the read that produced ``items`` was one)."""
-        while True:
-            last = self._last
-            if (
-                last is not None
-                and self._sent > self._taken
-                and len(last) + len(items) <= self._max
-            ):
-                last.extend(items)  # still queued, and the channel's last: nobody has seen it
-                return
-            try:
-                self._send.send_nowait(items)
-            except trio.WouldBlock:
-                await self._room.park()  # a checkpoint: cancelling it loses nothing
-                continue
-            self._last = items
-            self._sent += 1
-            return
+        Raises ``trio.BrokenResourceError`` once the consumer is gone."""
+        last = self._last
+        if last is not None and self._sent > self._taken and len(last) + len(items) <= self._max:
+            last.extend(items)  # still queued, and the channel's last: nobody has seen it
+            return True
+        try:
+            self._send.send_nowait(items)
+        except trio.WouldBlock:
+            return False
+        self._last = items
+        self._sent += 1
+        return True
+
+    async def put(self, items: list[Any]) -> None:
+        """Queue ``items``, waiting for room; raises ``trio.BrokenResourceError`` once the
+        consumer is gone. Not a checkpoint when there is room (the read that produced ``items``
+        was one): callers on a hot path call :meth:`offer` first and this only when it fails."""
+        while not self.offer(items):
+            await self._room.park()  # a checkpoint: cancelling it loses nothing
 
     def close(self) -> None:
         """No more batches: receivers get ``EndOfChannel`` once they have taken the queued ones."""
@@ -92,10 +96,16 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
     into its completion there) and decide what the end of the channel means in :meth:`_end`
     (``EndOfChannel``, or the error that ended the stream).
 
-    Several receivers: the batch in hand is shared, and a receiver whose ``receive`` on the
-    channel returns while another receiver's batch still has items queues its batch behind them.
-    So items leave in the order the producers queued them, each exactly once, and every receiver
-    sees an increasing subsequence, as with a plain ``trio.MemoryReceiveChannel``.
+    Checkpoints: taking the next batch from the channel is a full checkpoint; an item already in
+    hand is handed out after a cancel point only (``checkpoint_if_cancelled``: a cancelled
+    ``receive`` raises ``Cancelled`` and loses nothing), with a full schedule point at least every
+    :data:`YIELD_EVERY` items. A schedule point costs several times what decoding a chunk does,
+    and a fast stream hands out thousands of items a second, so one per item would be most of a
+    consumer's cost; one per batch (or per 64 items) keeps other tasks running all the same.
+
+    Several receivers: the batch in hand is shared, and only one receiver at a time waits for the
+    next batch (see :meth:`_refill`). So items leave in the order the producers queued them, each
+    exactly once, and every receiver sees an increasing subsequence of them.
     """
 
     def __init__(self, receive: trio.MemoryReceiveChannel[list[T]], queue: Coalescer) -> None:
@@ -104,6 +114,9 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._batch: list[T] = []
         self._pos = 0
         self._closed = False
+        self._refilling = False
+        self._refilled = trio.lowlevel.ParkingLot()
+        self._unyielded = 0
 
     def _note(self, item: T) -> None:
         """Called for every item as it is handed out, in order."""
@@ -113,13 +126,22 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         raise trio.EndOfChannel
 
     async def receive(self) -> T:
-        """The next item. A checkpoint; cancelling it loses nothing."""
+        """The next item; ``trio.EndOfChannel`` at the end (or the typed error that ended a
+        stream), ``trio.ClosedResourceError`` after :meth:`aclose`.
+
+        A cancel point on every call, and a schedule point at least every :data:`YIELD_EVERY`
+        items (see the class docstring); cancelling it loses nothing."""
         if self._closed:
             raise trio.ClosedResourceError("this channel was closed")
         if self._pos < len(self._batch):
-            await trio.lowlevel.checkpoint()
-            if self._closed:
-                raise trio.ClosedResourceError("this channel was closed")
+            if self._unyielded < YIELD_EVERY:
+                self._unyielded += 1
+                await trio.lowlevel.checkpoint_if_cancelled()
+            else:
+                self._unyielded = 0
+                await trio.lowlevel.checkpoint()
+                if self._closed:
+                    raise trio.ClosedResourceError("this channel was closed")
         if self._pos >= len(self._batch):
             await self._refill()
         item = self._batch[self._pos]
@@ -136,6 +158,7 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         if self._closed:
             raise trio.ClosedResourceError("this channel was closed")
         if self._pos < len(self._batch):
+            self._unyielded = 0
             await trio.lowlevel.checkpoint()
             if self._closed:
                 raise trio.ClosedResourceError("this channel was closed")
@@ -150,20 +173,31 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         return batch
 
     async def _refill(self) -> None:
-        """Wait for the next batch (only while nothing is in hand)."""
+        """Wait for the next batch (only while nothing is in hand).
+
+        One receiver at a time waits on the channel; the others park until it has a batch and
+        then share it. Were two to wait on the channel, Trio could run the one handed the later
+        batch first, and items would leave out of order.
+        """
+        while self._refilling:
+            await self._refilled.park()  # a checkpoint: cancelling it loses nothing
+            if self._pos < len(self._batch):
+                return
+        self._refilling = True
         try:
             batch = await self._receive.receive()
         except trio.EndOfChannel:
             self._end()
         except trio.ClosedResourceError:
             raise trio.ClosedResourceError("this channel was closed") from None
+        finally:
+            self._refilling = False
+            if self._refilled:
+                self._refilled.unpark_all()  # they run only after the batch is in place
         self._queue.taken()  # at once: from here on no producer may extend it
-        if self._pos < len(self._batch):
-            # Another receiver refilled while we waited: keep the order by queueing behind it.
-            self._batch = self._batch[self._pos :] + batch
-        else:
-            self._batch = batch
+        self._batch = batch
         self._pos = 0
+        self._unyielded = 0  # the channel's receive was a full checkpoint
 
     def _close(self) -> None:
         """Close the consumers' side: every receive, pending or later, raises at once."""

@@ -36,7 +36,7 @@ from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
 from ._client import GroqClient, StreamSettings
 from ._errors import ConfigurationError, GroqStreamError
-from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, raise_single, reraise
+from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, reraise
 from ._stream import MAX_BATCH, encode_body, prepare
 from ._wire import ChatCompletion, ChatCompletionChunk
 
@@ -103,9 +103,10 @@ class FanoutStream(BatchedReceiveChannel[FanoutEvent]):
     """The merged, tagged flow of a fan-out; get one from :func:`open_fanout`.
 
     ``async for event in fanout`` yields :class:`FanoutEvent` items in arrival order (in order
-    within each request) and ends when every request has finished. ``receive`` is a checkpoint;
-    cancelling it loses nothing. Several tasks may receive at once: each event goes to exactly
-    one of them, and each sees every request's events in order. After :meth:`aclose` (or once
+    within each request) and ends when every request has finished. ``receive`` is a cancel point
+    (a schedule point at least once per batch); cancelling it loses nothing. Several tasks may
+    receive at once: each event goes to exactly one of them, and each sees every request's events
+    in order. After :meth:`aclose` (or once
     the ``async with`` block is left) ``receive`` raises ``trio.ClosedResourceError``.
 
     What it keeps: the text of each request still running (for :meth:`text`), and, when results
@@ -140,11 +141,6 @@ class FanoutStream(BatchedReceiveChannel[FanoutEvent]):
                 "pass keep_results=True"
             )
         return self._results
-
-    async def receive(self) -> FanoutEvent:
-        """The next event; ``trio.EndOfChannel`` once every request has finished. A checkpoint;
-        cancelling it loses nothing."""
-        return await super().receive()
 
     def _note(self, item: FanoutEvent) -> None:
         if item.chunk is not None:
@@ -373,6 +369,7 @@ async def open_fanout(
         results = [None] * len(requests) if isinstance(requests, Sized) else []
     send, receive = trio.open_memory_channel[_Batch](buffer)
     queue = Coalescer(send, max_batch=MAX_BATCH)
+    offer = queue.offer
     fanout = FanoutStream(receive, queue, results=results)
     capacity = _limiter_for(max_concurrency, limiter)
 
@@ -380,12 +377,20 @@ async def open_fanout(
         if results is not None and index >= len(results):
             results.append(None)
         acc = Accumulator()
+        add = acc.add
         pump: Pump
 
         async def sink(batch: Batch) -> None:
             for chunk in batch:
-                acc.add(chunk)
-            await _put(queue, [FanoutEvent(index=index, chunk=chunk) for chunk in batch])
+                add(chunk)
+            events = [FanoutEvent(index=index, chunk=chunk) for chunk in batch]
+            try:
+                if offer(events):  # the hot path: room at once, no await
+                    return
+            except trio.BrokenResourceError:
+                await trio.lowlevel.checkpoint()  # the consumer left and cancelled us: show that
+                raise
+            await _put(queue, events)
 
         async def done() -> None:
             completion = acc.snapshot()
@@ -456,9 +461,10 @@ def _reraise_fanout(
     ``KeyboardInterrupt``): re-raise it bare, as a single stream would. Otherwise the real
     failures, the caller's own among them, in one group.
     """
-    real = [exc for exc in _leaves(group) if not isinstance(exc, trio.Cancelled)]
+    leaves = list(_leaves(group))
+    real = [exc for exc in leaves if not isinstance(exc, trio.Cancelled)]
     if not real:
-        raise_single(group)
+        reraise(leaves[0])
     mine = [exc for exc in own if exc is not None]
     if len(real) == 1 and (
         not isinstance(real[0], GroqStreamError) or any(real[0] is exc for exc in mine)
@@ -506,16 +512,12 @@ async def _complete(
     the completion. ``on_done`` hears of it at ``[DONE]``, before the body's short drain."""
     acc = Accumulator()
 
-    async def sink(batch: Batch) -> None:
-        for chunk in batch:
-            acc.add(chunk)
-
     async def done() -> None:
         if on_done is not None:
             on_done(acc.snapshot())
 
     try:
-        await Pump(client, body, settings, sink, on_done=done).run()
+        await Pump(client, body, settings, fold=acc.add, on_done=done).run()
     except GroqStreamError as exc:
         _attach_partial(exc, acc)
         raise

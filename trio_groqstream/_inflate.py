@@ -23,7 +23,7 @@ __all__ = ["PIECE_SIZE", "Inflater", "inflater_for"]
 PIECE_SIZE = 64 * 1024
 # SSE of JSON chunks compresses about 10 to 30 times; a deflate bomb about 1,000 times. Past the
 # floor, a body inflating more than MAX_RATIO times its compressed size is refused.
-RATIO_FLOOR = 8 * 1024 * 1024
+RATIO_FLOOR = 2 * 1024 * 1024
 MAX_RATIO = 200
 
 

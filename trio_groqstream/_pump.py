@@ -149,6 +149,10 @@ async def _nothing() -> None:
     """The default ``on_done``: nothing to announce."""
 
 
+async def _nowhere(batch: Batch) -> None:
+    """The sink of a pump that folds instead (see ``fold``)."""
+
+
 class Pump:
     """Runs one streamed request to its end and feeds its chunks to ``sink``.
 
@@ -158,6 +162,8 @@ class Pump:
         settings: timeouts and retry policy.
         sink: receives each network read's chunks, in order. It may block (that is
             backpressure; the idle clock stops meanwhile) and may raise to stop the pump.
+        fold: instead of a sink, a plain function given each chunk, in order, that never
+            blocks (``gather`` folds straight into a completion): no await per read at all.
         on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, outside
             every deadline and before the short drain of the body's end: the moment to tell the
             consumer it is over (and to give back a concurrency slot).
@@ -173,23 +179,24 @@ class Pump:
         client: GroqClient,
         body: bytes,
         settings: StreamSettings,
-        sink: Sink,
+        sink: Sink = _nowhere,
         *,
+        fold: Callable[[ChatCompletionChunk], None] | None = None,
         on_done: Callable[[], Awaitable[None]] = _nothing,
     ) -> None:
         self._client = client
         self._body = body
         self._settings = settings
         self._sink = sink
+        self._fold = fold
         self._on_done = on_done
         self._retries_left = settings.max_retries
         self._delivered = False
         self._held: Batch = []
-        self._attempt_events = 0
+        self._events_before = 0
         self._first_deadline = math.inf
         self._waiting_on_sink = False
         self._timed_out: APITimeoutError | None = None
-        self._body_left = settings.max_completion_size
         self._to_drain: tuple[httpx.Response, AsyncIterator[bytes]] | None = None
         self.started = False
         self.done = False
@@ -253,7 +260,7 @@ class Pump:
     async def _attempt(self, task_status: trio.TaskStatus[None]) -> None:
         """One request, watched by a watchdog task (see :meth:`_watchdog`)."""
         settings = self._settings
-        self._attempt_events = 0
+        self._events_before = self.metrics.events
         self._timed_out = None
         self.metrics.last_event_at = None
         first = settings.first_chunk_timeout
@@ -301,7 +308,7 @@ class Pump:
         metrics = self.metrics
         while not self.done:
             now = trio.current_time()
-            first = self._first_deadline if not self._attempt_events else math.inf
+            first = self._first_deadline if metrics.events == self._events_before else math.inf
             quiet = math.inf
             if idle is not None and metrics.last_event_at is not None:
                 quiet = now + idle if self._waiting_on_sink else metrics.last_event_at + idle
@@ -321,7 +328,13 @@ class Pump:
         """Read, decode and hand over until ``[DONE]``, an error, or EOF. Returns whether the
         body is still open after ``[DONE]`` (it is then drained once the consumer knows)."""
         decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
+        feed = decoder.feed
+        decode = self._decode
+        now_fn = trio.current_time
         metrics = self.metrics
+        fold = self._fold
+        sink = self._sink
+        body_left = self._settings.max_completion_size
         while True:
             try:
                 data = await iterator.__anext__()
@@ -333,26 +346,37 @@ class Pump:
                 raise
             except Exception as exc:  # a custom transport's own failure: still ours to type
                 raise self._transport_failed(exc) from exc
-            metrics.bytes_received += len(data)
-            self._body_left -= len(data)
-            if self._body_left < 0:
+            size = len(data)
+            metrics.bytes_received += size
+            body_left -= size
+            if body_left < 0:
                 raise CompletionTooLargeError(self._settings.max_completion_size)
-            events = decoder.feed(data)
+            events = feed(data)
             if not events:
                 continue  # a partial event, a comment or a blank keep-alive: not activity
-            now = trio.current_time()
+            now = now_fn()
             previous = metrics.last_event_at
             if previous is not None and now - previous > metrics.max_gap:
                 metrics.max_gap = now - previous
             metrics.last_event_at = now
-            self._attempt_events += len(events)
             metrics.events += len(events)
-            batch, outcome = self._decode(events)
+            batch, outcome = decode(events)
             if batch:
                 if metrics.first_chunk_at is None:
                     metrics.first_chunk_at = now
                 metrics.chunks += len(batch)
-                await self._deliver(batch)
+                if not self._delivered:
+                    batch = self._release(batch)
+                if not batch:
+                    pass
+                elif fold is not None:
+                    for chunk in batch:
+                        fold(chunk)
+                else:
+                    self._waiting_on_sink = True  # the idle clock stops while the sink waits
+                    await sink(batch)
+                    self._waiting_on_sink = False
+                    metrics.last_event_at = now_fn()
             if isinstance(outcome, GroqStreamError):
                 raise outcome
             if outcome is _DONE:
@@ -441,31 +465,40 @@ class Pump:
             "partial completion is attached, and the original error is the __cause__"
         )
 
+    def _release(self, batch: Batch) -> Batch:
+        """What of ``batch`` goes out now, while nothing has been delivered yet.
+
+        Until something with content goes out, a failure can still be retried; so chunks that
+        carry nothing (the role chunk) are held back while retries remain, at most ``MAX_HELD``.
+        """
+        held = self._held
+        if (
+            self._retries_left > 0
+            and len(held) + len(batch) <= MAX_HELD
+            and not any(map(_has_content, batch))
+        ):
+            held.extend(batch)
+            return []
+        if held:
+            batch = held + batch
+            self._held = []
+        if batch:
+            self._delivered = True
+        return batch
+
     async def _deliver(self, batch: Batch) -> None:
         if not self._delivered:
-            # Until something with content goes out, a failure can still be retried; so hold
-            # back chunks that carry nothing (the role chunk) while retries remain.
-            if (
-                self._retries_left > 0
-                and len(self._held) + len(batch) <= MAX_HELD
-                and not any(map(_has_content, batch))
-            ):
-                self._held.extend(batch)
-                return
-            if self._held:
-                batch = self._held + batch
-                self._held = []
-            if not batch:
-                return
-            self._delivered = True
-        elif not batch:
+            batch = self._release(batch)
+        if not batch:
+            return
+        if self._fold is not None:
+            for chunk in batch:
+                self._fold(chunk)
             return
         self._waiting_on_sink = True
-        try:
-            await self._sink(batch)
-        finally:
-            self._waiting_on_sink = False
-            self.metrics.last_event_at = trio.current_time()
+        await self._sink(batch)
+        self._waiting_on_sink = False
+        self.metrics.last_event_at = trio.current_time()
 
     async def _finish(self) -> None:
         """``[DONE]`` arrived: deliver anything held; from here on the stream is complete."""

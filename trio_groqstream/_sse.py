@@ -57,6 +57,7 @@ class SSEDecoder:
 
     __slots__ = (
         "_buf",
+        "_clean",
         "_data",
         "_data_size",
         "_event",
@@ -76,6 +77,9 @@ class SSEDecoder:
         self._buf = bytearray()  # the unfinished line; it never holds a CR or LF
         self._skip_lf = False  # the last line ended with CR: an LF right after it belongs to it
         self._started = False  # the leading BOM question has been settled
+        # Started, and nothing pending (no partial line, CR, data, event type or retry): a read
+        # of whole events may take the fast path.
+        self._clean = False
         self._data: list[str] = []
         self._data_size = 0
         self._event = ""
@@ -95,6 +99,11 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> list[ServerSentEvent]:
         """Consume the next bytes of the body; return the events they complete, in order."""
+        if self._clean and data[-2:] == b"\n\n" and b"\r" not in data:
+            # The fast path (nearly every read of a real stream): whole events ending the read,
+            # LF only, nothing pending. Each piece before a "\n\n" ends an event, and the usual
+            # piece is one "data: ..." line, which becomes an event at once.
+            return self._events_lf_only(data[:-2].split(b"\n\n"))
         if not data:
             # An empty read completes nothing, and must not clear ``_skip_lf``: the LF of a CRLF
             # split over reads may still come in the next non-empty one.
@@ -132,6 +141,25 @@ class SSEDecoder:
             self._check_size(len(self._buf))
         elif self._data_size:
             self._check_size(0)
+        self._clean = not (
+            self._buf or self._skip_lf or self._data or self._event or self._retry is not None
+        )
+        return events
+
+    def _events_lf_only(self, pieces: list[bytes]) -> list[ServerSentEvent]:
+        """Complete events, LF only, from a clean state: see :meth:`_lines_lf_only`."""
+        events: list[ServerSentEvent] = []
+        last_id = self._last_id
+        for piece in pieces:
+            if piece[:6] == b"data: " and b"\n" not in piece:
+                events.append(
+                    ServerSentEvent(data=piece[6:].decode("utf-8", "replace"), id=last_id)
+                )
+                continue
+            for line in piece.split(b"\n"):
+                self._process_line(line, events)
+            self._dispatch(events)
+            last_id = self._last_id
         return events
 
     def _lines_lf_only(self, data: bytes, start: int, events: list[ServerSentEvent]) -> int:

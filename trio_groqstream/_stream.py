@@ -71,7 +71,8 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
     Get one from :func:`open_stream`. ``receive()`` (and ``async for``) returns chunks in order,
     raises ``trio.EndOfChannel`` (ends the loop) after ``data: [DONE]``, and raises the typed error
     that ended the stream otherwise, with :attr:`completion` attached to it. ``receive`` is a
-    checkpoint; cancelling it loses nothing. Several tasks may receive at once: each chunk goes to
+    cancel point (a schedule point at least once per batch); cancelling it loses nothing. Several
+    tasks may receive at once: each chunk goes to
     exactly one of them, in order (:attr:`completion` still folds every chunk once, in order).
     After :meth:`aclose`, or once the ``async with`` block is left, ``receive`` raises
     ``trio.ClosedResourceError``. ``metrics``, ``rate_limits``, ``headers`` and ``request_id``
@@ -122,11 +123,6 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
     def completion(self) -> ChatCompletion:
         """The completion accumulated from the chunks received so far."""
         return self._acc.snapshot()
-
-    async def receive(self) -> ChatCompletionChunk:
-        """The next chunk. Raises ``trio.EndOfChannel`` after ``[DONE]``, the stream's typed
-        error if it failed, ``trio.ClosedResourceError`` after :meth:`aclose`."""
-        return await super().receive()
 
     def _note(self, item: ChatCompletionChunk) -> None:
         self._acc.add(item)

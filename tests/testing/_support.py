@@ -22,6 +22,10 @@ REAL_GROQ = Path(
 MISSING = "real_groq-missing"
 _BLANK_LINE = re.compile(rb"\r\n\r\n|\n\n")
 AUTH = {"authorization": f"Bearer {FAKE_API_KEY}"}
+MODEL = "llama-3.3-70b-versatile"
+CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+"""A valid streaming chat request, as Groq requires it (the fake refuses an invalid one)."""
+CHAT_BODY = json.dumps(CHAT, separators=(",", ":")).encode()
 
 
 def recording_names() -> list[str]:
@@ -39,7 +43,7 @@ def load_recording(name: str) -> dict[str, Any]:
 
 
 def request_bytes(
-    body: bytes = b'{"messages":[{"role":"user","content":"hi"}]}',
+    body: bytes = CHAT_BODY,
     *,
     path: str = "/openai/v1/chat/completions",
     method: str = "POST",

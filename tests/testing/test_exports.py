@@ -9,11 +9,17 @@ import trio_groqstream.testing as testing
 
 EXPECTED = {
     "CHAT_COMPLETIONS_PATH",
+    "DECOMMISSIONED_MODELS",
+    "DEFAULT_MODELS",
     "DONE",
     "FAKE_API_KEY",
     "KEEPALIVE",
+    "MODELS_PATH",
     "Drop",
+    "Endpoint",
     "FakeGroq",
+    "FakeModel",
+    "FakeRateLimits",
     "Handler",
     "MockGroq",
     "Part",
@@ -32,6 +38,7 @@ EXPECTED = {
     "echo_handler",
     "echo_text",
     "eof_reply",
+    "go_duration",
     "headers_never_reply",
     "http_error_reply",
     "in_stream_error_reply",
@@ -67,3 +74,32 @@ def test_the_package_root_does_not_import_testing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+def test_the_testing_rooms_import_each_other_without_a_cycle() -> None:
+    """Each private module of the fake imports only rooms below it (TYPE_CHECKING ones too)."""
+    import ast
+    from pathlib import Path
+
+    folder = Path(testing.__file__).parent
+    imports: dict[str, set[str]] = {}
+    for path in folder.glob("_*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imports[path.stem] = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        }
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, f"import cycle: {' -> '.join((*path, name))}"
+        if name in done:
+            return
+        for imported in imports.get(name, set()):
+            visit(imported, (*path, name))
+        done.add(name)
+
+    for name in imports:
+        visit(name, ())
+    assert {"_requests", "_scenarios", "_responder"} <= set(imports)

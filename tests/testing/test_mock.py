@@ -22,10 +22,10 @@ from trio_groqstream.testing import (
     trickle_reply,
 )
 
-from ._support import AUTH, streamed_text
+from ._support import AUTH, CHAT, streamed_text
 
 URL = f"https://api.groq.com{CHAT_COMPLETIONS_PATH}"
-MESSAGES = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES = CHAT
 
 
 async def read_parts(client: httpx.AsyncClient) -> tuple[httpx.Response, list[bytes]]:

@@ -426,6 +426,7 @@ def test_echo_handler_answers_the_last_user_message() -> None:
                 {"role": "assistant", "content": "reply"},
                 {"role": "user", "content": [{"type": "text", "text": "se"}, {"text": "cond"}]},
             ],
+            "stream": True,
             "stream_options": {"include_usage": True},
         }
     )
@@ -436,9 +437,12 @@ def test_echo_handler_answers_the_last_user_message() -> None:
 
 
 def test_echo_handler_copes_with_odd_bodies() -> None:
-    assert contents(echo_handler(_request({"messages": []}))) == "You said: "
-    assert contents(echo_handler(_request(["not", "an", "object"]))) == "You said: "
-    assert chunks(echo_handler(_request({})))[-1]["choices"] != []
+    streamed = {"messages": [], "stream": True}
+    assert contents(echo_handler(_request(streamed))) == "You said: "
+    assert chunks(echo_handler(_request({"stream": True})))[-1]["choices"] != []
+    for odd in (["not", "an", "object"], {}, {"messages": "x", "tools": 3, "stop": 5}):
+        completion = json.loads(echo_handler(_request(odd)).body_bytes())
+        assert completion["choices"][0]["message"]["content"] == "You said: "
 
 
 def test_option_validation() -> None:

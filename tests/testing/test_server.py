@@ -31,6 +31,7 @@ from trio_groqstream.testing import (
 
 from ._support import (
     AUTH,
+    CHAT,
     RawClient,
     load_recording,
     recording_names,
@@ -38,7 +39,7 @@ from ._support import (
     streamed_text,
 )
 
-MESSAGES = {"model": "llama-3.3-70b-versatile", "messages": [{"role": "user", "content": "hi"}]}
+MESSAGES = CHAT
 GROQ_401 = (
     b'{"error":{"message":"Invalid API Key","type":"invalid_request_error",'
     b'"code":"invalid_api_key"}}\n'
@@ -510,4 +511,5 @@ async def test_many_streams_over_many_connections(fake: FakeGroq) -> None:
     assert stats.responses_completed == connections * per_connection
     assert stats.max_connections_open == connections
     assert stats.closed_by_client == 0
-    assert len(bodies) == 1
+    assert len(bodies) == connections * per_connection  # a fresh id on every answer
+    assert {streamed_text(body) for body in bodies} == {"You said: hi"}

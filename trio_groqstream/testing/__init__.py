@@ -8,8 +8,15 @@ Two fakes answer the same scripts:
 * :class:`MockGroq` (or :func:`mock_transport`) answers in-process through
   ``httpx.MockTransport``: no sockets, for tests of what the client makes of the bytes.
 
-Each request gets the next reply given to ``push()``, then whatever the handler returns (by
-default :func:`echo_handler`: ``"You said: <last user message>"``, streamed word by word). A
+Out of the box the server behaves like Groq: it refuses what Groq refuses (400
+``invalid_request_error`` naming the field, 404 ``model_not_found`` for a model not in its
+catalogue, 413 for an oversized body), serves ``GET /openai/v1/models``, and, given
+:class:`FakeRateLimits`, enforces request and token limits with Groq's headers, 429 and 413.
+``python -m trio_groqstream.testing --port N`` runs it in a process of its own.
+
+Each valid request gets the next reply given to ``push()``, then whatever the handler returns (by
+default :func:`echo_handler`: ``"You said: <last user message>"``, as a stream or a
+``chat.completion`` as the request asks, honouring tools, JSON mode and the token limit). A
 :class:`Reply` is plain data, built by the scenario functions (``text_reply``,
 ``tool_call_reply``, ``http_error_reply``, ``drop_reply``, ``stall_reply``, ``replay_reply``, ...)
 or by hand from bytes and the faults :class:`Pause`, :class:`Stall` and :class:`Drop`::
@@ -51,6 +58,11 @@ The package root ``trio_groqstream`` does not import this module; it needs ``h11
 (``pip install trio-groqstream[testing]``).
 """
 
+from ._answers import echo_handler as echo_handler
+from ._answers import echo_text as echo_text
+from ._catalogue import DECOMMISSIONED_MODELS as DECOMMISSIONED_MODELS
+from ._catalogue import DEFAULT_MODELS as DEFAULT_MODELS
+from ._catalogue import FakeModel as FakeModel
 from ._chunks import DONE as DONE
 from ._chunks import KEEPALIVE as KEEPALIVE
 from ._chunks import sse_event as sse_event
@@ -67,6 +79,8 @@ from ._hostile import deep_json_reply as deep_json_reply
 from ._hostile import held_open_reply as held_open_reply
 from ._hostile import retry_after_reply as retry_after_reply
 from ._hostile import used_up_window_reply as used_up_window_reply
+from ._limits import FakeRateLimits as FakeRateLimits
+from ._limits import go_duration as go_duration
 from ._mock import MockGroq as MockGroq
 from ._mock import mock_transport as mock_transport
 from ._replay import replay_reply as replay_reply
@@ -77,10 +91,10 @@ from ._replies import Reply as Reply
 from ._replies import Stall as Stall
 from ._requests import CHAT_COMPLETIONS_PATH as CHAT_COMPLETIONS_PATH
 from ._requests import FAKE_API_KEY as FAKE_API_KEY
+from ._requests import MODELS_PATH as MODELS_PATH
 from ._requests import Handler as Handler
 from ._requests import RecordedRequest as RecordedRequest
-from ._scenarios import echo_handler as echo_handler
-from ._scenarios import echo_text as echo_text
+from ._routes import Endpoint as Endpoint
 from ._scenarios import in_stream_error_reply as in_stream_error_reply
 from ._scenarios import reasoning_reply as reasoning_reply
 from ._scenarios import text_reply as text_reply
@@ -92,11 +106,17 @@ from ._server import open_fake_groq as open_fake_groq
 
 __all__ = [
     "CHAT_COMPLETIONS_PATH",
+    "DECOMMISSIONED_MODELS",
+    "DEFAULT_MODELS",
     "DONE",
     "FAKE_API_KEY",
     "KEEPALIVE",
+    "MODELS_PATH",
     "Drop",
+    "Endpoint",
     "FakeGroq",
+    "FakeModel",
+    "FakeRateLimits",
     "Handler",
     "MockGroq",
     "Part",
@@ -112,6 +132,7 @@ __all__ = [
     "echo_handler",
     "echo_text",
     "eof_reply",
+    "go_duration",
     "headers_never_reply",
     "held_open_reply",
     "http_error_reply",

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_REQUEST_ID",
     "DONE",
+    "FINGERPRINT",
     "KEEPALIVE",
     "Chunker",
     "HeaderPairs",
@@ -112,15 +113,26 @@ def usage_block(
 class Chunker:
     """Makes the chunk objects of one completion, all sharing its id, model and request id."""
 
-    def __init__(self, *, model: str, request_id: str) -> None:
+    def __init__(
+        self,
+        *,
+        model: str,
+        request_id: str,
+        completion_id: str = COMPLETION_ID,
+        created: int = CREATED,
+        seed: int | None = None,
+    ) -> None:
         self.model = model
         self.request_id = request_id
+        self.completion_id = completion_id
+        self.created = created
+        self.seed = seed
 
     def _head(self) -> dict[str, Any]:
         return {
-            "id": COMPLETION_ID,
+            "id": self.completion_id,
             "object": "chat.completion.chunk",
-            "created": CREATED,
+            "created": self.created,
             "model": self.model,
             "system_fingerprint": FINGERPRINT,
         }
@@ -132,11 +144,17 @@ class Chunker:
         finish_reason: str | None = None,
         x_groq: Mapping[str, Any] | None = None,
         usage: Mapping[str, Any] | None = None,
+        logprobs: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """One chunk with a single choice (index 0), then ``x_groq`` and ``usage`` if given."""
         out = self._head()
         out["choices"] = [
-            {"index": 0, "delta": dict(delta), "logprobs": None, "finish_reason": finish_reason}
+            {
+                "index": 0,
+                "delta": dict(delta),
+                "logprobs": None if logprobs is None else dict(logprobs),
+                "finish_reason": finish_reason,
+            }
         ]
         if x_groq is not None:
             out["x_groq"] = dict(x_groq)
@@ -145,8 +163,11 @@ class Chunker:
         return out
 
     def role(self, *, content: str | None = "") -> dict[str, Any]:
-        """The first chunk: the assistant role, and ``x_groq.id``."""
-        return self.chunk({"role": "assistant", "content": content}, x_groq={"id": self.request_id})
+        """The first chunk: the assistant role, and ``x_groq.id`` (with the ``seed``, if any)."""
+        x_groq: dict[str, Any] = {"id": self.request_id}
+        if self.seed is not None:
+            x_groq["seed"] = self.seed
+        return self.chunk({"role": "assistant", "content": content}, x_groq=x_groq)
 
     def finish(self, finish_reason: str, usage: Mapping[str, Any]) -> dict[str, Any]:
         """The last choice chunk: empty delta, the reason, and usage in both places (2026 style)."""

@@ -78,6 +78,8 @@ _DEFAULTS: dict[int, tuple[str, str, str | None]] = {
     502: ("Bad Gateway", "internal_server_error", None),
     503: ("Service Unavailable", "internal_server_error", None),
 }
+# Groq's 503 comes from its proxy, as plain text (recording 33), unless a JSON field is asked for.
+_PLAIN_503 = "upstream connect error or disconnect/reset before headers. reset reason: overflow"
 
 
 def _number(value: float) -> str:
@@ -103,7 +105,9 @@ def http_error_reply(
 
     ``message``, ``error_type`` and ``code`` default to what Groq sends for ``status`` (for 429:
     type ``"tokens"``, code ``"rate_limit_exceeded"``; for 401: ``"Invalid API Key"``, code
-    ``"invalid_api_key"``). The body has a ``content-length``, like Groq's error bodies.
+    ``"invalid_api_key"``). The body has a ``content-length``, like Groq's error bodies. A 503
+    with none of ``message``, ``error_type``, ``code``, ``param`` is plain text, the proxy's
+    words that real Groq sends (recording 33).
 
     Args:
         retry_after: Add a ``retry-after`` header (seconds; Groq sends whole seconds on 429).
@@ -111,6 +115,9 @@ def http_error_reply(
         text: Send this raw text instead of JSON (a proxy's plain-text 503, a CDN's HTML 403).
         content_type: Override the content type (default JSON, or ``text/plain`` with ``text``).
     """
+    fields = (message, error_type, code, param, failed_generation)
+    if text is None and status == 503 and all(field is None for field in fields):
+        text = _PLAIN_503
     if text is not None:
         body = text.encode()
         kind = content_type or "text/plain; charset=utf-8"

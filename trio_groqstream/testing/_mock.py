@@ -8,13 +8,16 @@ trio (pytest-trio's ``autojump_clock`` makes :class:`Pause` instant).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import httpx
 import trio
 
+from ._catalogue import FakeModel
+from ._limits import FakeRateLimits
 from ._replies import Drop, Pause, Reply, Stall
-from ._requests import FAKE_API_KEY, Handler, RecordedRequest, Responder
+from ._requests import FAKE_API_KEY, Handler, RecordedRequest
+from ._responder import DEFAULT_MAX_BODY_SIZE, Responder
 
 __all__ = ["MockGroq", "mock_transport"]
 
@@ -33,8 +36,10 @@ class MockGroq(Responder):
             when a stream is cancelled or times out).
         handler_errors: Exceptions the handler raised (each answered with a 500).
 
-    Unlike the server, the mock does not check the API key unless ``check_auth=True``: it is for
-    scripting what the client reads, and the key belongs to the tests that use the server.
+    Unlike the server, the mock checks neither the API key (``check_auth=True`` turns that on)
+    nor the request (``validate=True``): it is for scripting what the client reads, and the key
+    and Groq's request checks belong to the tests that use the server. The other options are
+    :class:`FakeGroq`'s.
     """
 
     def __init__(
@@ -44,8 +49,20 @@ class MockGroq(Responder):
         replies: Sequence[Reply] = (),
         api_key: str = FAKE_API_KEY,
         check_auth: bool = False,
+        validate: bool = False,
+        models: Iterable[FakeModel | str] | None = None,
+        rate_limits: FakeRateLimits | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
-        super().__init__(handler, api_key=api_key, check_auth=check_auth)
+        super().__init__(
+            handler,
+            api_key=api_key,
+            check_auth=check_auth,
+            validate=validate,
+            models=models,
+            rate_limits=rate_limits,
+            max_body_size=max_body_size,
+        )
         self.push(*replies)
         self.open_streams = 0
         self.closed_by_client = 0

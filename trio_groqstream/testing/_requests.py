@@ -1,28 +1,31 @@
-"""What the fakes do with a request: record it, check the route and the key, pick the reply.
+"""A request as the fakes receive it, and the names every other room of the fake shares.
 
-Shared by the socket server (``_server.py``) and the in-process transport (``_mock.py``), so both
-answer the same request the same way.
+This room is the bottom of the testing package (it imports only the reply model), so the builders
+(``_scenarios.py``), the answers (``_answers.py``) and the server can all use it without a cycle.
 """
 
 from __future__ import annotations
 
-import hmac
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
 
-from ._faults import http_error_reply
 from ._replies import Reply
-from ._scenarios import echo_handler
 
-__all__ = ["CHAT_COMPLETIONS_PATH", "FAKE_API_KEY", "Handler", "RecordedRequest", "Responder"]
+__all__ = [
+    "CHAT_COMPLETIONS_PATH",
+    "FAKE_API_KEY",
+    "MODELS_PATH",
+    "Handler",
+    "RecordedRequest",
+]
 
 FAKE_API_KEY = "gsk_fake_0123456789abcdef"
 """The API key the fakes accept by default. Pass it to the client under test."""
 
 CHAT_COMPLETIONS_PATH = "/openai/v1/chat/completions"
+MODELS_PATH = "/openai/v1/models"
 
 _REDACTED = "<redacted>"
 
@@ -83,64 +86,3 @@ class RecordedRequest:
 
 Handler = Callable[[RecordedRequest], Reply]
 """A function from a request to the reply for it; it runs in the server's task, so keep it quick."""
-
-
-def _unknown_url(request: RecordedRequest) -> Reply:
-    return http_error_reply(
-        404,
-        message=(
-            f"Unknown request URL: {request.method} {request.path}. Please check the URL for "
-            "typos, or see the docs at https://console.groq.com/docs/"
-        ),
-        code="unknown_url",
-    )
-
-
-class Responder:
-    """The script: routing, the key check, pushed replies, then the handler."""
-
-    def __init__(self, handler: Handler | None, *, api_key: str, check_auth: bool) -> None:
-        self.handler: Handler = echo_handler if handler is None else handler
-        self.api_key = api_key
-        self.check_auth = check_auth
-        self.requests: list[RecordedRequest] = []
-        self.handler_errors: list[Exception] = []
-        self._queue: deque[Reply] = deque()
-
-    def push(self, *replies: Reply) -> None:
-        """Queue replies: the next requests get them in order; after that, the handler answers.
-
-        Requests refused with 401 or 404 do not use up a pushed reply.
-        """
-        for reply in replies:
-            if not isinstance(reply, Reply):
-                raise TypeError(f"push() takes Reply objects, not {reply!r}")
-        self._queue.extend(replies)
-
-    @property
-    def pending_replies(self) -> int:
-        """How many pushed replies no request has used yet (assert 0 at the end of a test)."""
-        return len(self._queue)
-
-    def _authorized(self, request: RecordedRequest) -> bool:
-        token = request.bearer_token
-        return token is not None and hmac.compare_digest(token.encode(), self.api_key.encode())
-
-    def reply_for(self, request: RecordedRequest) -> Reply:
-        """Record ``request`` and choose its reply."""
-        self.requests.append(request)
-        if self.check_auth and not self._authorized(request):
-            # Groq's exact 401 body; like Groq, never echo the key that was sent.
-            return http_error_reply(401)
-        if request.method != "POST" or request.path != CHAT_COMPLETIONS_PATH:
-            return _unknown_url(request)
-        if self._queue:
-            return self._queue.popleft()
-        try:
-            return self.handler(request)
-        except Exception as exc:
-            # A broken handler is a bug in the test: answer 500 naming it, and keep it for asserts.
-            self.handler_errors.append(exc)
-            return http_error_reply(
-                500, message=f"fake Groq handler raised {exc!r}", code="fake_handler_error"
-            )

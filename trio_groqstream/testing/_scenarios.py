@@ -17,8 +17,8 @@ HTTP errors and faults are in ``_faults.py``; replaying recorded streams is in `
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
 
 from ._chunks import (
     DEFAULT_MODEL,
@@ -32,12 +32,7 @@ from ._chunks import (
 )
 from ._replies import Reply
 
-if TYPE_CHECKING:
-    from ._requests import RecordedRequest
-
 __all__ = [
-    "echo_handler",
-    "echo_text",
     "in_stream_error_reply",
     "reasoning_reply",
     "text_reply",
@@ -303,46 +298,4 @@ def in_stream_error_reply(
         pause=pause,
         done=done,
         write_size=write_size,
-    )
-
-
-def echo_text(prompt: str) -> str:
-    """The answer :func:`echo_handler` gives to ``prompt``: predictable, so tests can assert it."""
-    return f"You said: {prompt}"
-
-
-def _last_user_text(body: Any) -> str:
-    messages = body.get("messages") if isinstance(body, Mapping) else None
-    if not isinstance(messages, list):
-        return ""
-    for message in reversed(messages):
-        if not isinstance(message, Mapping) or message.get("role") != "user":
-            continue
-        content = message.get("content")
-        if isinstance(content, str):
-            return content
-        if isinstance(content, list):  # content parts: keep the text ones
-            return "".join(
-                part["text"]
-                for part in content
-                if isinstance(part, Mapping) and isinstance(part.get("text"), str)
-            )
-        return ""
-    return ""
-
-
-def echo_handler(request: RecordedRequest) -> Reply:
-    """The default handler: stream :func:`echo_text` of the last user message.
-
-    It answers with the requested ``model`` and honours ``stream_options.include_usage``, so a
-    client's own request shapes the answer the way it would with Groq.
-    """
-    body = request.json
-    model = body.get("model") if isinstance(body, Mapping) else None
-    options = body.get("stream_options") if isinstance(body, Mapping) else None
-    include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
-    return text_reply(
-        echo_text(_last_user_text(body)),
-        model=model if isinstance(model, str) else DEFAULT_MODEL,
-        include_usage=include_usage,
     )

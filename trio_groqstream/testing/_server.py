@@ -11,17 +11,21 @@ from __future__ import annotations
 import socket
 import struct
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-from dataclasses import asdict, dataclass, replace
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
+from dataclasses import dataclass, replace
 from functools import partial
 from http import HTTPStatus
+from types import TracebackType
 
 import h11
 import trio
 
+from ._catalogue import FakeModel
+from ._limits import FakeRateLimits
 from ._replies import Drop, Pause, Reply
-from ._requests import FAKE_API_KEY, Handler, RecordedRequest, Responder
+from ._requests import FAKE_API_KEY, Handler, RecordedRequest
+from ._responder import DEFAULT_MAX_BODY_SIZE, Responder
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -60,16 +64,16 @@ class ServerStats:
     responses_completed: int = 0
 
 
-@dataclass
-class _Counters:
-    connections_opened: int = 0
-    connections_open: int = 0
-    max_connections_open: int = 0
-    active_responses: int = 0
-    max_active_responses: int = 0
-    closed_by_client: int = 0
-    requests: int = 0
-    responses_completed: int = 0
+# A gauge and the high-water mark kept beside it.
+_PEAKS = {"connections_open": "max_connections_open", "active_responses": "max_active_responses"}
+
+
+class _TooLarge(Exception):
+    """The request body passed the size limit: refuse it without reading the rest."""
+
+    def __init__(self, request: RecordedRequest) -> None:
+        super().__init__("request body too large")
+        self.request = request
 
 
 @dataclass
@@ -108,31 +112,94 @@ def _response_head(reply: Reply) -> h11.Response:
 
 
 class FakeGroq(Responder):
-    """A running fake Groq server. Get one from :func:`open_fake_groq`.
+    """A fake Groq server. Run it with ``async with FakeGroq() as fake:`` or
+    :func:`open_fake_groq` (the same options); every option has a default, so ``FakeGroq()``
+    answers like Groq out of the box.
+
+    Args:
+        handler: Answers chat requests once the pushed replies are used up; by default
+            :func:`echo_handler` (``"You said: <last user message>"``, honouring ``stream``,
+            tools, JSON mode, ``max_completion_tokens``, ``seed`` and ``logprobs``).
+        api_key: The key the server accepts.
+        check_auth: Answer 401 (Groq's body, never echoing the key) to a request without
+            ``Authorization: Bearer <api_key>``.
+        validate: Refuse invalid chat requests as Groq does (400 ``invalid_request_error`` with
+            ``param``; 404 ``model_not_found`` for a model not in ``models``). ``False`` lets a
+            test script replies for any request.
+        models: The model catalogue (:class:`FakeModel` objects or names); by default
+            :data:`DEFAULT_MODELS`, Groq's chat models. Served at ``GET /openai/v1/models``.
+        rate_limits: Enforce these limits (:class:`FakeRateLimits`); by default none, and the
+            rate-limit headers carry fixed plausible values.
+        max_body_size: A body larger than this (bytes) gets 413 before it is read.
+        host: The interface to listen on (loopback by default).
+        port: The port; ``0`` picks a free one.
 
     Attributes:
         base_url: ``"http://127.0.0.1:<port>"``; give it to the client as its base URL.
-        port: The port alone.
-        api_key: The key the server accepts (see ``check_auth``).
+        port: The port listened on (known once running).
         requests: Every request received, in order (:class:`RecordedRequest`), refused ones too.
-        handler: Answers requests once the pushed replies are used up; settable at any time.
         handler_errors: Exceptions the handler raised (each answered with a 500).
         pending_replies: Pushed replies not used yet.
 
-    The server answers ``POST /openai/v1/chat/completions`` only (anything else gets Groq's 404
-    ``unknown_url``), serves many requests per connection (HTTP/1.1 keep-alive), and writes each
-    bytes part of a :class:`Reply` as one HTTP chunk, at once.
+    It serves ``POST /openai/v1/chat/completions``, ``GET /openai/v1/models`` and
+    ``GET /openai/v1/models/{model}`` (anything else gets Groq's 404 ``unknown_url``; add
+    endpoints with :meth:`route`), many requests per connection (HTTP/1.1 keep-alive), and writes
+    each bytes part of a :class:`Reply` as one HTTP chunk, at once.
     """
 
-    def __init__(self, handler: Handler | None, *, api_key: str, check_auth: bool) -> None:
-        super().__init__(handler, api_key=api_key, check_auth=check_auth)
-        self.port = 0
-        self._counts = _Counters()
+    def __init__(
+        self,
+        handler: Handler | None = None,
+        *,
+        api_key: str = FAKE_API_KEY,
+        check_auth: bool = True,
+        validate: bool = True,
+        models: Iterable[FakeModel | str] | None = None,
+        rate_limits: FakeRateLimits | None = None,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(
+            handler,
+            api_key=api_key,
+            check_auth=check_auth,
+            validate=validate,
+            models=models,
+            rate_limits=rate_limits,
+            max_body_size=max_body_size,
+        )
+        self.host = host
+        self.port = port
+        self._stats = ServerStats()
         self._lot = trio.lowlevel.ParkingLot()
+        self._running: AsyncExitStack | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def __repr__(self) -> str:
+        return f"<FakeGroq {self.base_url} requests={len(self.requests)}>"
+
+    async def __aenter__(self) -> FakeGroq:
+        if self._running is not None:
+            raise RuntimeError("this FakeGroq is already running; use one per 'async with'")
+        stack = AsyncExitStack()
+        await stack.enter_async_context(_serving(self))
+        self._running = stack
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        stack, self._running = self._running, None
+        assert stack is not None
+        return await stack.__aexit__(exc_type, exc, tb)
 
     def stats(self) -> ServerStats:
         """The counters, as a snapshot. Not a checkpoint.
@@ -140,7 +207,15 @@ class FakeGroq(Responder):
         A client can finish reading a response before the server's task has noted that it ended:
         ``await wait_idle()`` (or ``wait_closed()``) first, then assert on the counts.
         """
-        return ServerStats(**asdict(self._counts))
+        return self._stats
+
+    def _count(self, name: str, delta: int = 1) -> None:
+        value = getattr(self._stats, name) + delta
+        changes = {name: value}
+        peak = _PEAKS.get(name)
+        if peak is not None:
+            changes[peak] = max(getattr(self._stats, peak), value)
+        self._stats = replace(self._stats, **changes)
 
     async def wait_idle(self) -> None:
         """Return once no response is being written. Event-driven, no polling.
@@ -153,13 +228,13 @@ class FakeGroq(Responder):
         at any point without effect on the server.
         """
         await trio.lowlevel.checkpoint()
-        while self._counts.active_responses:
+        while self._stats.active_responses:
             await self._lot.park()
 
     async def wait_closed(self) -> None:
         """Return once no connection is open (the client closed its pool, or every socket)."""
         await trio.lowlevel.checkpoint()
-        while self._counts.connections_open:
+        while self._stats.connections_open:
             await self._lot.park()
 
     async def wait_requests(self, count: int) -> None:
@@ -174,10 +249,8 @@ class FakeGroq(Responder):
     # --- per connection -------------------------------------------------------------------------
 
     async def _handle_connection(self, stream: trio.SocketStream) -> None:
-        counts = self._counts
-        counts.connections_opened += 1
-        counts.connections_open += 1
-        counts.max_connections_open = max(counts.max_connections_open, counts.connections_open)
+        self._count("connections_opened")
+        self._count("connections_open")
         self._changed()
         try:
             await self._serve(stream)
@@ -185,7 +258,7 @@ class FakeGroq(Responder):
             try:
                 await trio.aclose_forcefully(stream)
             finally:
-                counts.connections_open -= 1
+                self._count("connections_open", -1)
                 self._changed()
 
     async def _serve(self, stream: trio.SocketStream) -> None:
@@ -196,9 +269,16 @@ class FakeGroq(Responder):
             except h11.RemoteProtocolError:
                 await self._send_bad_request(conn, stream)
                 return
+            except _TooLarge as too_large:
+                self._count("requests")
+                reply = self.reply_too_large(too_large.request)
+                self._changed()
+                if await self._respond(conn, stream, _closing(reply)):
+                    await _linger(stream)
+                return  # the rest of the body was never read: this connection is done
             if request is None:
                 return
-            self._counts.requests += 1
+            self._count("requests")
             reply = self.reply_for(request)
             self._changed()
             if request.method == "HEAD" or reply.status in _NO_BODY:
@@ -215,6 +295,7 @@ class FakeGroq(Responder):
         """The next whole request, or ``None`` once the client has closed the connection."""
         head: h11.Request | None = None
         body: list[bytes] = []
+        size = 0
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
@@ -228,15 +309,16 @@ class FakeGroq(Responder):
                 conn.receive_data(data)  # b"" = EOF, which h11 turns into ConnectionClosed
             elif isinstance(event, h11.Request):
                 head = event
+                length = dict(event.headers).get(b"content-length")
+                if length is not None and length.isdigit() and int(length) > self.max_body_size:
+                    raise _TooLarge(_recorded(head, b""))
             elif isinstance(event, h11.Data):
+                size += len(event.data)
+                if head is not None and size > self.max_body_size:
+                    raise _TooLarge(_recorded(head, b""))
                 body.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage) and head is not None:
-                return RecordedRequest(
-                    method=head.method.decode("latin-1"),
-                    target=head.target.decode("latin-1"),
-                    headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers],
-                    body=b"".join(body),
-                )
+                return _recorded(head, b"".join(body))
             else:  # ConnectionClosed (or PAUSED, which a client never causes here)
                 return None
 
@@ -257,9 +339,7 @@ class FakeGroq(Responder):
 
     async def _respond(self, conn: h11.Connection, stream: trio.SocketStream, reply: Reply) -> bool:
         """Write ``reply``, watching for the client leaving. True if the connection lives on."""
-        counts = self._counts
-        counts.active_responses += 1
-        counts.max_active_responses = max(counts.max_active_responses, counts.active_responses)
+        self._count("active_responses")
         progress = _Progress()
         try:
             async with trio.open_nursery() as nursery:
@@ -267,11 +347,11 @@ class FakeGroq(Responder):
                 await self._write(conn, stream, reply, progress)
                 nursery.cancel_scope.cancel()
         finally:
-            counts.active_responses -= 1
+            self._count("active_responses", -1)
             if progress.completed:
-                counts.responses_completed += 1
+                self._count("responses_completed")
             elif progress.client_gone:
-                counts.closed_by_client += 1
+                self._count("closed_by_client")
             self._changed()
         if progress.dropped:
             # SO_LINGER 0 makes close() send a reset, like a crashed upstream or a proxy timeout.
@@ -329,29 +409,38 @@ class FakeGroq(Responder):
             progress.client_gone = True
 
 
-@asynccontextmanager
-async def open_fake_groq(
-    handler: Handler | None = None, *, api_key: str = FAKE_API_KEY, check_auth: bool = True
-) -> AsyncIterator[FakeGroq]:
-    """Run a fake Groq server on ``127.0.0.1`` (a free port) for the duration of the block.
+def _recorded(head: h11.Request, body: bytes) -> RecordedRequest:
+    return RecordedRequest(
+        method=head.method.decode("latin-1"),
+        target=head.target.decode("latin-1"),
+        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in head.headers],
+        body=body,
+    )
 
-    Args:
-        handler: Answers each request once the pushed replies are used up; by default
-            :func:`echo_handler`, which streams ``"You said: <last user message>"``.
-        api_key: The key the server accepts.
-        check_auth: Answer 401 (Groq's body, never echoing the key) when the request lacks
-            ``Authorization: Bearer <api_key>``.
 
-    Leaving the block cancels every connection, stalled ones included, so it never hangs. An
-    exception from the block comes out as itself, not wrapped in an exception group. Entering
-    raises ``OSError`` only if no loopback port can be bound.
+async def _linger(stream: trio.SocketStream) -> None:
+    """Read and drop what the client still sends, briefly, then let the caller close.
+
+    Closing a socket with unread bytes makes the kernel send a reset, which can destroy the 413
+    before the client reads it; a lingering close (as nginx does) avoids that without buffering.
     """
-    fake = FakeGroq(handler, api_key=api_key, check_auth=check_auth)
+    with suppress(trio.BrokenResourceError, trio.ClosedResourceError), trio.move_on_after(2):
+        await stream.send_eof()
+        while await stream.receive_some(_RECEIVE_SIZE):
+            pass
+
+
+def _closing(reply: Reply) -> Reply:
+    return replace(reply, headers=(*reply.headers, ("connection", "close")))
+
+
+@asynccontextmanager
+async def _serving(fake: FakeGroq) -> AsyncIterator[FakeGroq]:
     body_error: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
             listeners: list[trio.SocketListener] = await nursery.start(
-                partial(trio.serve_tcp, fake._handle_connection, 0, host="127.0.0.1")
+                partial(trio.serve_tcp, fake._handle_connection, fake.port, host=fake.host)
             )
             fake.port = listeners[0].socket.getsockname()[1]
             try:
@@ -369,3 +458,32 @@ async def open_fake_groq(
             raise body_error
         finally:
             body_error = None
+
+
+def open_fake_groq(
+    handler: Handler | None = None,
+    *,
+    api_key: str = FAKE_API_KEY,
+    check_auth: bool = True,
+    validate: bool = True,
+    models: Iterable[FakeModel | str] | None = None,
+    rate_limits: FakeRateLimits | None = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+) -> FakeGroq:
+    """Run a fake Groq server on ``127.0.0.1`` (a free port) for the duration of an
+    ``async with`` block: ``async with open_fake_groq() as fake:``.
+
+    The options are :class:`FakeGroq`'s. Leaving the block cancels every connection, stalled
+    ones included, so it never hangs. An exception from the block comes out as itself, not
+    wrapped in an exception group. Entering raises ``OSError`` only if no loopback port can be
+    bound.
+    """
+    return FakeGroq(
+        handler,
+        api_key=api_key,
+        check_auth=check_auth,
+        validate=validate,
+        models=models,
+        rate_limits=rate_limits,
+        max_body_size=max_body_size,
+    )

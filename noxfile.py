@@ -16,7 +16,7 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, with branch coverage (the README's test command)."""
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test,compat]")
     session.run(
         "pytest",
         "--cov=trio_groqstream",

@@ -549,3 +549,42 @@ def test_recorded_stream_accumulates_to_what_was_sent(name: str) -> None:
         assert completion.usage is None
     first_real = next(p for p in payloads if p["id"] != "stub")
     assert completion.id == first_real["id"]
+
+
+# --- refusals (OpenAI-compatible fields that must survive the fold) ------------------------------
+
+
+def test_refusal_and_its_logprobs_are_kept() -> None:
+    refused = [
+        chunk(choice(role="assistant", refusal="I can")),
+        chunk(
+            choice(
+                refusal="'t help.",
+                logprobs={"content": None, "refusal": [{"token": "I", "logprob": -0.5}]},
+            )
+        ),
+        chunk(choice(logprobs={"refusal": [{"token": " can't", "logprob": -0.1}]})),
+        chunk(choice(finish_reason="stop")),
+    ]
+    acc = Accumulator()
+    acc.add(refused[0])
+    early = acc.snapshot()
+    for item in refused[1:]:
+        acc.add(item)
+    final = acc.snapshot()
+    message = final.choices[0].message
+    assert message.refusal == "I can't help."
+    assert message.content is None
+    logprobs = final.choices[0].logprobs
+    assert logprobs is not None
+    assert logprobs.content is None
+    assert [t.token for t in logprobs.refusal or []] == ["I", " can't"]
+    assert early.choices[0].message.refusal == "I can"  # a snapshot does not change later
+    assert early.choices[0].logprobs is None
+    assert msgspec.json.decode(msgspec.json.encode(final), type=ChatCompletion) == final
+
+
+def test_no_refusal_means_none() -> None:
+    final = accumulate([chunk(choice(content="hi"), choice(1, content="x"))])
+    assert final.choices[0].message.refusal is None
+    assert final.choices[1].logprobs is None

@@ -39,7 +39,7 @@ if sys.version_info < (3, 11):  # pragma: no cover
 
 MODEL = "llama-3.3-70b-versatile"
 MESSAGES = [{"role": "user", "content": "hi"}]
-REQUEST: dict[str, Any] = {"model": MODEL, "messages": MESSAGES}
+REQUEST: tgs.ChatRequest = {"model": MODEL, "messages": MESSAGES}
 LONG_TEXT = " ".join(f"word{i}" for i in range(300))
 
 
@@ -358,15 +358,15 @@ async def test_a_bad_request_in_an_iterator_is_a_bare_configuration_error(
 ) -> None:
     fake.push(text_reply("a"), text_reply("b"))
 
-    def requests() -> Iterator[dict[str, Any]]:
+    def requests() -> Iterator[tgs.ChatRequest]:
         yield REQUEST
         yield REQUEST
-        yield {"model": MODEL}  # no messages
+        yield {"model": MODEL}  # type: ignore[typeddict-item]  # no messages
 
     with pytest.raises(tgs.ConfigurationError, match=r"requests\[2\]"):
         await tgs.gather(client, requests())
     with pytest.raises(tgs.ConfigurationError, match=r"requests\[1\]"):
-        async with tgs.open_fanout(client, [REQUEST, {"model": MODEL}]):
+        async with tgs.open_fanout(client, [REQUEST, {"model": MODEL}]):  # type: ignore[typeddict-item]
             pass  # a sequence is checked before anything starts
     await assert_nothing_open(fake)
 
@@ -457,7 +457,7 @@ async def test_a_fanout_over_an_iterator_is_lazy_and_keeps_nothing(
 ) -> None:
     pulled = 0
 
-    def requests() -> Iterator[dict[str, Any]]:
+    def requests() -> Iterator[tgs.ChatRequest]:
         nonlocal pulled
         for _ in range(200):
             pulled += 1

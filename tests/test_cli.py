@@ -19,9 +19,10 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import trio
@@ -29,9 +30,16 @@ import trio
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
 
-from trio_groqstream import _cli, _results
+from trio_groqstream import _cli, _inputs, _results, _run
 from trio_groqstream._cli import FAKE_PAUSE_ENV, main
-from trio_groqstream._display import LiveDisplay, PlainDisplay, _fit_tail, choose_display
+from trio_groqstream._display import (
+    LiveDisplay,
+    PlainDisplay,
+    _fit_tail,
+    choose_display,
+    safe_text,
+)
+from trio_groqstream._errors import ConfigurationError
 from trio_groqstream.testing import FAKE_API_KEY, echo_text, open_fake_groq
 
 PROMPTS = ["alpha", "beta", "gamma"]
@@ -47,7 +55,7 @@ def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def reply(prompt: str) -> str:
     """What the CLI's fake answers to ``prompt``."""
-    return echo_text(prompt) + _cli._FAKE_TAIL
+    return echo_text(prompt) + _run.FAKE_TAIL
 
 
 def texts_from_plain(out: str) -> tuple[dict[int, str], dict[int, str]]:
@@ -129,7 +137,7 @@ def test_output_file_holds_one_record_per_request(
     for record, prompt in zip(records, PROMPTS, strict=True):
         assert record["prompt"] == prompt
         assert record["text"] == reply(prompt)
-        assert record["model"] == _cli.DEFAULT_MODEL
+        assert record["model"] == _run.DEFAULT_MODEL
         assert record["finish_reason"] == "stop"
         assert record["reasoning"] is None
         assert record["tool_calls"] is None
@@ -162,9 +170,9 @@ def test_jsonl_lines_become_requests(tmp_path: Path) -> None:
     args = _cli.build_parser().parse_args(
         ["--input", str(path), "--system", "S", "--temperature", "1", "--max-tokens", "9"]
     )
-    jobs = _cli.read_jobs(args, None)
+    jobs = _cli._jobs(args, None)
     assert [(job.index, job.prompt) for job in jobs] == [(0, "one"), (1, "two"), (2, "three")]
-    common = {"model": _cli.DEFAULT_MODEL, "temperature": 1.0, "max_completion_tokens": 9}
+    common = {"model": _run.DEFAULT_MODEL, "temperature": 1.0, "max_completion_tokens": 9}
     assert jobs[0].request == {
         **common,
         "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "one"}],
@@ -188,9 +196,8 @@ def test_jsonl_lines_become_requests(tmp_path: Path) -> None:
 def test_a_messages_body_is_summarised_by_its_last_user_message() -> None:
     last_user = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
     parts = [{"role": "user", "content": [{"type": "text", "text": "t"}]}]
-    jobs = _cli._parse_jsonl(
-        [json.dumps({"messages": m}).encode() for m in (last_user, parts)], "x", None, {}
-    )
+    lines = [json.dumps({"messages": m}).encode() for m in (last_user, parts)]
+    jobs = _inputs.read_jobs("x", lines, fmt="auto", system=None, defaults={})
     assert [job.prompt for job in jobs] == ["q", "(1 messages)"]
 
 
@@ -202,7 +209,7 @@ def test_a_messages_body_is_summarised_by_its_last_user_message() -> None:
     [
         (["--input", "{in}"], ['{"prompt": "a"}', '{"prompt": "b"}', "{oops"],
          ["in.jsonl line 3: not valid JSON"]),
-        (["--input", "{in}"], ["[1, 2]"], ["in.jsonl line 1: expected a JSON object"]),
+        (["--input", "{in}"], ["[1, 2]"], ["in.jsonl line 1: a JSON array", "accepted: plain"]),
         (["--input", "{in}"], ['{"system": "s"}'], ['line 1: give "prompt"', "found neither"]),
         (["--input", "{in}"], ['{"prompt": 3}'], ['line 1: "prompt" and "system" must be']),
         (["--input", "{in}"], ['{"messages": []}'], ['"messages" must be a non-empty list']),
@@ -324,7 +331,8 @@ def test_live_display_lists_failures_after_the_frame(
     monkeypatch.setenv("GROQ_BASE_URL", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setattr(sys, "stdout", Terminal())
     assert main(["--max-retries", "0", "a"]) == 1
-    assert "[0] failed: APIConnectionError" in capsys.readouterr().err
+    screen = cast(io.StringIO, sys.stdout).getvalue()
+    assert "failed: APIConnectionError" in screen  # printed in full above the live region
 
 
 @pytest.fixture
@@ -423,14 +431,48 @@ def test_ctrl_c_in_process_exits_130_with_whole_records(
             signal.raise_signal(signal.SIGINT)
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(_cli, "result_record", record_then_interrupt)
+    monkeypatch.setattr(_run, "result_record", record_then_interrupt)
     out = tmp_path / "out.jsonl"
     prompts = [f"q{i}" for i in range(12)]
     assert main(["--fake", "-c", "2", "-o", str(out), *prompts]) == 130
     err = capsys.readouterr().err
-    assert "not finished (interrupted)" in err
+    assert re.search(r" in [\d.]+s \(interrupted by SIGINT\)$", err, re.M), err
     assert "add --resume" in err
     assert 1 <= len(read_records(out)) < 12
+
+
+def test_a_library_error_grouped_by_a_nursery_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def failing(*args: object) -> None:
+        raise BaseExceptionGroup("run", [BaseExceptionGroup("inner", [ConfigurationError("bad")])])
+
+    monkeypatch.setattr(_run.Run, "run", failing)
+    assert main(["--fake", "p"]) == 1
+    assert_clean_error(capsys.readouterr().err, "ConfigurationError: bad")
+
+    async def mixed(*args: object) -> None:
+        raise BaseExceptionGroup("run", [ConfigurationError("bad"), RuntimeError("bug")])
+
+    monkeypatch.setattr(_run.Run, "run", mixed)
+    with pytest.raises(BaseExceptionGroup):  # a bug is not dressed up as a one-liner
+        main(["--fake", "p"])
+
+
+def test_requests_are_checked_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def check(request: dict[str, Any]) -> bytes:
+        if request.get("seed") == 7:
+            raise ConfigurationError("the request's 'seed' is not allowed here")
+        return b"{}"
+
+    monkeypatch.setattr(_cli, "encode_body", check)
+    path = write_jsonl(tmp_path / "in.jsonl", {"prompt": "a"}, {"prompt": "b", "seed": 7})
+    assert main(["--fake", "-i", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert_clean_error(err, "in.jsonl line 2: the request's 'seed' is not allowed here")
+    assert "fake Groq server" not in err  # nothing started
 
 
 @pytest.mark.parametrize(
@@ -444,7 +486,7 @@ def test_keyboard_interrupt_anywhere_exits_130(
     async def interrupted(*args: object) -> None:
         raise exc
 
-    monkeypatch.setattr(_cli, "_amain", interrupted)
+    monkeypatch.setattr(_run.Run, "run", interrupted)
     assert main(["--fake", "p"]) == 130
 
 
@@ -457,24 +499,26 @@ def test_a_reader_that_leaves_stops_the_batch_quietly(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(sys, "stdout", ClosedPipe())  # `trio-groqstream ... | head -1`
-    assert main(["--fake", "a", "b"]) == 1
-    assert "Traceback" not in capsys.readouterr().err
+    assert main(["--fake", "a", "b"]) == 141
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "error" not in err
 
 
 def test_resume_drops_a_cut_line_and_retries_failures(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out.jsonl"
-    out.write_text(
-        json.dumps({"index": 0, "text": "kept", "error": None})
-        + "\n"
-        + json.dumps({"index": 1, "error": {"type": "RateLimitError", "message": "slow"}})
-        + '\n{"index": 2, "te'
-    )
+    assert main(["--fake", "-o", str(out), "a", "b"]) == 0
+    first, second = sorted(read_records(out), key=lambda r: r["index"])
+    second["error"] = {"type": "RateLimitError", "message": "slow"}
+    cut = json.dumps({**first, "index": 2})[:40]  # a record cut short by a crash
+    out.write_text(f"{json.dumps(first)}\n{json.dumps(second)}\n{cut}")
+    capsys.readouterr()
     assert main(["--fake", "--plain", "-o", str(out), "--resume", "a", "b", "c"]) == 0
     err = capsys.readouterr().err
     assert "line 3 was cut short" in err
-    assert "1 of 3 already succeeded" in err
+    assert "1 of 3 requests already succeeded" in err
     records = read_records(out)
     assert [r["index"] for r in records[:2]] == [0, 1]
     assert sorted(r["index"] for r in records[2:]) == [1, 2]
@@ -485,20 +529,21 @@ def test_resume_refuses_a_damaged_middle_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = write_jsonl(tmp_path / "out.jsonl", "garbage", {"index": 0, "error": None})
+    before = out.read_bytes()
     assert main(["--fake", "-o", str(out), "--resume", "a"]) == 2
-    assert_clean_error(capsys.readouterr().err, "out.jsonl line 1: not valid JSON")
-    assert main(["--fake", "-o", str(out), "--resume", "a", "b"]) == 2  # still there, untouched
-    assert out.read_text().startswith("garbage\n")
+    assert_clean_error(capsys.readouterr().err, "out.jsonl line 1: not a record of this tool")
+    assert out.read_bytes() == before
 
 
-def test_appending_completes_an_unterminated_last_line(
+def test_resume_terminates_a_whole_unterminated_record(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out.jsonl"
-    out.write_text(json.dumps({"index": 0, "error": None}))
-    assert main(["--fake", "-o", str(out), "--resume", "a"]) == 0
-    assert main(["--fake", "-o", str(out), "a"]) == 0  # without --resume: append, run again
-    assert [r["index"] for r in read_records(out)] == [0, 0]
+    assert main(["--fake", "-o", str(out), "a"]) == 0
+    out.write_bytes(out.read_bytes().rstrip(b"\n"))  # an editor dropped the final newline
+    assert main(["--fake", "-o", str(out), "--resume", "a", "b"]) == 0
+    assert "1 of 2 requests already succeeded" in capsys.readouterr().err
+    assert [r["index"] for r in read_records(out)] == [0, 1]
 
 
 # --- the live display ------------------------------------------------------------------------
@@ -521,7 +566,10 @@ def test_live_display_on_a_terminal(
     assert "3/3 done" in frames
     assert "gamma" in frames
     assert "real Groq API instead." in frames  # the tail of each answer
-    assert "[0]" not in frames  # not the plain format
+    assert "[0] --" not in frames  # not the plain format
+    for index, prompt in enumerate(PROMPTS):  # each answer printed whole above the live region
+        assert f"[{index}] {prompt}" in frames
+        assert reply(prompt).rstrip("\n") in frames
     assert "3 done, 0 failed" in capsys.readouterr().err
 
 
@@ -560,13 +608,13 @@ def test_plain_display_emits_lines_as_their_newline_arrives() -> None:
         "[0] end",
         "[0] -- done in 1.50s (4 chunks)",
     ]
-    assert display.summary(interrupted=False).startswith("1 done, 1 failed in ")
+    assert display.summary().startswith("1 done, 1 failed in ")
 
 
 def test_live_display_keeps_what_matters_in_view() -> None:
     from rich.console import Console
 
-    console = Console(file=io.StringIO(), force_terminal=True, width=80, height=8)
+    console = Console(file=io.StringIO(), force_terminal=True, width=80, height=16)
     display = LiveDisplay(
         [(i, f"prompt {i}") for i in range(20)], console=console, stderr=io.StringIO()
     )
@@ -583,7 +631,7 @@ def test_live_display_keeps_what_matters_in_view() -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "… and 15 more" in text
     assert "5/20 done · 1 failed · 3 in flight" in text
-    assert "streaming text with a  [31m control code" in text  # flattened, ESC removed
+    assert "streaming text with a  control code" in text  # flattened, the sequence removed
     assert "RateLimitError: HTTP 429" in text
 
 
@@ -591,3 +639,44 @@ def test_fit_tail_keeps_the_end_in_cells() -> None:
     assert _fit_tail("short", 10) == "short"
     assert _fit_tail("0123456789abc", 6) == "…89abc"
     assert _fit_tail("日本語のテキスト", 7) == "…キスト"  # wide characters take two cells
+
+
+# --- subcommands and terminal safety ---------------------------------------------------------
+
+
+def test_a_subcommand_plugs_in_and_a_prompt_can_still_be_its_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[list[str]] = []
+    module = types.ModuleType("tgs_demo_subcommand")
+
+    def subcommand(argv: list[str]) -> int:
+        seen.append(argv)
+        return 7
+
+    module.main = subcommand  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tgs_demo_subcommand", module)
+    monkeypatch.setitem(_cli.SUBCOMMANDS, "demo", "tgs_demo_subcommand")
+    assert main(["demo", "status", "--json"]) == 7
+    assert seen == [["status", "--json"]]
+    assert main(["--fake", "--plain", "--", "demo"]) == 0  # after --: a prompt
+    assert "[0] You said: demo" in capsys.readouterr().out.splitlines()
+    assert seen == [["status", "--json"]]
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("plain text\twith a tab\nand a newline", "plain text\twith a tab\nand a newline"),
+        ("\x1b]0;title\x07after", "after"),
+        ("\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "link"),
+        ("\x1b[2J\x1b[1;31mred\x1b[0m", "red"),
+        ("\x9b2Jc1", "c1"),
+        ("a\rb\x08c\x00d\x7fe", "abcde"),
+        ("\u202eevil\u202c \u2066x\u2069 \u200fy", "evil x y"),
+        ("\x1b", ""),  # a sequence cut by the chunking: ESC alone is dropped
+        ("日本語 é", "日本語 é"),
+    ],
+)
+def test_safe_text_keeps_text_and_drops_what_drives_a_terminal(raw: str, shown: str) -> None:
+    assert safe_text(raw) == shown

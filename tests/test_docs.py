@@ -122,6 +122,13 @@ async def check_at_most(fake: FakeGroq, limit: int) -> None:
     assert 1 < fake.stats().max_active_responses <= limit
 
 
+async def check_batch(fake: FakeGroq) -> None:
+    paths = [(r.method, r.path) for r in fake.requests]
+    assert paths[:2] == [("POST", "/openai/v1/files"), ("POST", "/openai/v1/batches")]
+    assert not any(path.endswith("/cancel") for _, path in paths)
+    await nothing_left_open(fake)
+
+
 async def check_race(fake: FakeGroq) -> None:
     assert len(fake.requests) == 2
     await nothing_left_open(fake, closed_by_client=1)  # the loser was cancelled and hung up
@@ -206,6 +213,18 @@ SCENARIOS: dict[str, Scenario] = {
             for word in ["latency", "throughput", "backpressure", "jitter"]
         ),
         check=lambda fake: check_at_most(fake, 2),
+    ),
+    "batch_run": Scenario(
+        expect=(
+            ": validating (0/4 done)",
+            ": completed (4/4 done)",
+            *(
+                f"{word}: {echo_text(f'Define {word} in ten words.')}"
+                for word in ["latency", "throughput", "backpressure", "jitter"]
+            ),
+        ),
+        check=check_batch,
+        virtual_seconds=300,
     ),
     "race_models": Scenario(
         handler=slow_model("llama-3.3-70b-versatile", pause=1.0),

@@ -15,7 +15,7 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import trio
@@ -46,8 +46,9 @@ SOAK = int(os.environ.get("TRIO_GROQSTREAM_SOAK", "1"))
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-def request(prompt: str, **fields: Any) -> dict[str, Any]:
-    return {"model": MODEL, "messages": [{"role": "user", "content": prompt}], **fields}
+def request(prompt: str, **fields: Any) -> tgs.ChatRequest:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": prompt}], **fields}
+    return cast("tgs.ChatRequest", body)
 
 
 def prompt_of(recorded: RecordedRequest) -> str:
@@ -687,12 +688,12 @@ async def test_unknown_stream_option_is_a_configuration_error(
 ) -> None:
     requests = [request("a")]
     with pytest.raises(tgs.ConfigurationError, match="temperature"):
-        async with tgs.open_fanout(client, requests, temperature=0.2):
+        async with tgs.open_fanout(client, requests, temperature=0.2):  # type: ignore[call-arg]
             pass  # pragma: no cover
     with pytest.raises(tgs.ConfigurationError, match="bogus"):
-        await tgs.gather(client, requests, bogus=1)
+        await tgs.gather(client, requests, bogus=1)  # type: ignore[call-overload]
     with pytest.raises(tgs.ConfigurationError, match="bogus"):
-        await tgs.race(client, requests, bogus=1)
+        await tgs.race(client, requests, bogus=1)  # type: ignore[call-arg]
     with pytest.raises(tgs.ConfigurationError, match="on_error"):
         await tgs.gather(client, requests, on_error="ignore")  # type: ignore[call-overload]
     with pytest.raises(tgs.ConfigurationError, match="at least one"):

@@ -151,13 +151,14 @@ async def test_request_fields_pass_through_and_none_is_not_sent(
     client: tgs.GroqClient, fake: FakeGroq
 ) -> None:
     fake.push(text_reply("ok"))
-    # Like Groq, the fake refuses a property it does not know, naming it: so it was sent.
+    # Like Groq, the fake refuses a property it does not know, naming it: so it was sent (an
+    # unknown field goes through extra_body; as a keyword it would be refused before sending).
     with pytest.raises(tgs.BadRequestError, match="'brand_new_field' is unsupported") as info:
         await collect(
             client,
             temperature=None,
             seed=7,
-            request={"brand_new_field": {"x": [1, 2]}, "top_p": 0.5},
+            request={"extra_body": {"brand_new_field": {"x": [1, 2]}}, "top_p": 0.5},
         )
     assert info.value.param == "brand_new_field"
     body = fake.requests[0].json

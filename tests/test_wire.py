@@ -1,12 +1,11 @@
 """Wire types: real chunks decode, unknown fields are ignored, wrong types are rejected, and the
-request encoder sends exactly what the caller set."""
+completion keeps every field the official non-streaming response has."""
 
 from __future__ import annotations
 
 import copy
 import json
 from collections.abc import Iterator
-from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -17,8 +16,9 @@ from trio_groqstream._sse import SSEDecoder
 from trio_groqstream._wire import (
     CHUNK_DECODER,
     ERROR_ENVELOPE_DECODER,
+    ChatCompletion,
     ChatCompletionChunk,
-    encode_request,
+    ChatCompletionMessage,
 )
 
 
@@ -354,117 +354,21 @@ def test_malformed_json_raises_decode_error(raw: bytes) -> None:
     assert not isinstance(info.value, msgspec.ValidationError)
 
 
-# --- encode_request ------------------------------------------------------------------------------
-
-MESSAGES = [{"role": "user", "content": "hi"}]
-
-
-def sent(body: Any) -> dict[str, Any]:
-    encoded = encode_request(body)
-    assert isinstance(encoded, bytes)
-    decoded = json.loads(encoded)
-    assert isinstance(decoded, dict)
-    return decoded
-
-
-def test_encode_request_omits_none_values() -> None:
+def test_the_message_keeps_refusal_like_the_official_response() -> None:
     body = {
-        "model": "m",
-        "messages": MESSAGES,
-        "temperature": None,
-        "seed": None,
-        "tools": None,
-        "stream_options": None,
+        "id": "chatcmpl-1",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "refusal": "No."},
+                "logprobs": {"content": None, "refusal": [{"token": "No", "logprob": -0.1}]},
+                "finish_reason": "stop",
+            }
+        ],
     }
-    assert sent(body) == {"model": "m", "messages": MESSAGES, "stream": True}
-
-
-def test_encode_request_keeps_falsy_values_that_are_not_none() -> None:
-    body = {
-        "model": "m",
-        "messages": MESSAGES,
-        "temperature": 0,
-        "seed": 0,
-        "parallel_tool_calls": False,
-        "stop": [],
-        "user": "",
-    }
-    assert sent(body) == {**body, "stream": True}
-
-
-@pytest.mark.parametrize("stream", [False, None, True, "yes"], ids=repr)
-def test_encode_request_always_streams(stream: object) -> None:
-    assert sent({"model": "m", "messages": MESSAGES, "stream": stream})["stream"] is True
-
-
-def test_encode_request_sets_stream_when_absent() -> None:
-    assert sent({"model": "m", "messages": MESSAGES})["stream"] is True
-
-
-def test_encode_request_passes_extra_keys_through_unchanged() -> None:
-    extra = {
-        "future_field": {"a": [1, 2.5, "three", True]},
-        "metadata": {"trace": "t-1"},
-        "reasoning_effort": "low",
-        "service_tier": "flex",
-        "x-weird key": ["ü", "日本", "\u2028"],
-    }
-    assert sent({"model": "m", "messages": MESSAGES, **extra}) == {
-        "model": "m",
-        "messages": MESSAGES,
-        **extra,
-        "stream": True,
-    }
-
-
-def test_encode_request_nested_dicts_pass_through_verbatim() -> None:
-    # Only top-level None means "not set". Inside nested values null is data: a JSON schema's
-    # default, an enum member, an assistant message whose content is null beside its tool calls.
-    tools = [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "parameters": {
-                    "type": "object",
-                    "properties": {
-                        "unit": {"enum": ["c", "f", None], "default": None},
-                        "where": {"type": "object", "properties": {"lat": {"type": "number"}}},
-                    },
-                },
-            },
-        }
-    ]
-    messages = [
-        {"role": "user", "content": "weather?"},
-        {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [
-                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-            ],
-        },
-        {"role": "tool", "tool_call_id": "c1", "content": '{"t": 20}'},
-    ]
-    body = {
-        "model": "m",
-        "messages": messages,
-        "tools": tools,
-        "tool_choice": {"type": "function", "function": {"name": "get_weather"}},
-        "stream_options": {"include_usage": True},
-        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
-    }
-    assert sent(body) == {**body, "stream": True}
-
-
-def test_encode_request_does_not_mutate_its_argument_and_takes_any_mapping() -> None:
-    body = {"model": "m", "messages": MESSAGES, "seed": None, "stream": False}
-    snapshot = copy.deepcopy(body)
-    assert sent(MappingProxyType(body)) == {"model": "m", "messages": MESSAGES, "stream": True}
-    assert body == snapshot
-
-
-def test_encode_request_is_compact_utf8() -> None:
-    encoded = encode_request({"model": "m", "messages": [{"role": "user", "content": "é"}]})
-    assert b" " not in encoded
-    assert "é".encode() in encoded
+    completion = msgspec.json.decode(json.dumps(body).encode(), type=ChatCompletion)
+    assert completion.choices[0].message.refusal == "No."
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None
+    assert [t.token for t in logprobs.refusal or []] == ["No"]
+    assert "refusal" not in msgspec.json.encode(ChatCompletionMessage()).decode()  # unset: omitted

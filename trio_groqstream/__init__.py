@@ -12,6 +12,25 @@ The fake Groq server for tests lives in :mod:`trio_groqstream.testing` (not impo
 
 from ._accumulate import Accumulator as Accumulator
 from ._accumulate import accumulate as accumulate
+from ._batch import cancel_batch as cancel_batch
+from ._batch import create_batch as create_batch
+from ._batch import delete_file as delete_file
+from ._batch import download_file as download_file
+from ._batch import fetch_batch_results as fetch_batch_results
+from ._batch import list_batches as list_batches
+from ._batch import retrieve_batch as retrieve_batch
+from ._batch import retrieve_file as retrieve_file
+from ._batch import run_batch as run_batch
+from ._batch import submit_batch as submit_batch
+from ._batch import upload_batch_file as upload_batch_file
+from ._batch import wait_for_batch as wait_for_batch
+from ._batch_wire import BatchErrorEntry as BatchErrorEntry
+from ._batch_wire import BatchErrors as BatchErrors
+from ._batch_wire import BatchFailedError as BatchFailedError
+from ._batch_wire import BatchJob as BatchJob
+from ._batch_wire import BatchRequestCounts as BatchRequestCounts
+from ._batch_wire import BatchRequestError as BatchRequestError
+from ._batch_wire import FileObject as FileObject
 from ._client import GroqClient as GroqClient
 from ._client import StreamSettings as StreamSettings
 from ._errors import APIConnectionError as APIConnectionError
@@ -45,6 +64,8 @@ from ._fanout import gather as gather
 from ._fanout import open_fanout as open_fanout
 from ._fanout import race as race
 from ._fanout import stream_to_channel as stream_to_channel
+from ._params import ChatParams as ChatParams
+from ._params import ChatRequest as ChatRequest
 from ._ratelimit import RateLimits as RateLimits
 from ._ratelimit import parse_go_duration as parse_go_duration
 from ._sse import ServerSentEvent as ServerSentEvent
@@ -83,11 +104,19 @@ __all__ = [
     "Accumulator",
     "AuthenticationError",
     "BadRequestError",
+    "BatchErrorEntry",
+    "BatchErrors",
+    "BatchFailedError",
+    "BatchJob",
+    "BatchRequestCounts",
+    "BatchRequestError",
     "CapacityExceededError",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ChatCompletionMessage",
     "ChatCompletionMessageToolCall",
+    "ChatParams",
+    "ChatRequest",
     "ChatStream",
     "Choice",
     "ChoiceDelta",
@@ -107,6 +136,7 @@ __all__ = [
     "ExecutedTool",
     "FanoutEvent",
     "FanoutStream",
+    "FileObject",
     "FirstChunkTimeout",
     "FunctionCall",
     "GroqClient",
@@ -136,10 +166,22 @@ __all__ = [
     "XGroq",
     "__version__",
     "accumulate",
+    "cancel_batch",
+    "create_batch",
+    "delete_file",
+    "download_file",
+    "fetch_batch_results",
     "gather",
+    "list_batches",
     "open_fanout",
     "open_stream",
     "parse_go_duration",
     "race",
+    "retrieve_batch",
+    "retrieve_file",
+    "run_batch",
     "stream_to_channel",
+    "submit_batch",
+    "upload_batch_file",
+    "wait_for_batch",
 ]

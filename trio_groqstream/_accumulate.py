@@ -58,6 +58,8 @@ class _Choice:
         "function_call",
         "logprobs",
         "reasoning",
+        "refusal",
+        "refusal_logprobs",
         "role",
         "tool_by_id",
         "tool_by_index",
@@ -75,6 +77,8 @@ class _Choice:
         self.function_call: list[list[str]] | None = None
         self.finish_reason: str | None = None
         self.logprobs: list[TokenLogprob] | None = None
+        self.refusal: list[str] | None = None
+        self.refusal_logprobs: list[TokenLogprob] | None = None
         self.annotations: list[object] | None = None
 
 
@@ -158,10 +162,21 @@ class Accumulator:
                     state.function_call[0].append(delta.function_call.name)
                 if delta.function_call.arguments:
                     state.function_call[1].append(delta.function_call.arguments)
-            if choice.logprobs is not None and choice.logprobs.content:
-                if state.logprobs is None:
-                    state.logprobs = []
-                state.logprobs.extend(choice.logprobs.content)
+            if delta.refusal is not None:
+                if state.refusal is None:
+                    state.refusal = [delta.refusal]
+                else:
+                    state.refusal.append(delta.refusal)
+            logprobs = choice.logprobs
+            if logprobs is not None:
+                if logprobs.content:
+                    if state.logprobs is None:
+                        state.logprobs = []
+                    state.logprobs.extend(logprobs.content)
+                if logprobs.refusal:
+                    if state.refusal_logprobs is None:
+                        state.refusal_logprobs = []
+                    state.refusal_logprobs.extend(logprobs.refusal)
             if choice.finish_reason is not None:
                 state.finish_reason = choice.finish_reason
 
@@ -265,12 +280,15 @@ def _finish_choice(index: int, state: _Choice) -> CompletionChoice:
         # Copies: the snapshot must not share a list that later chunks extend.
         annotations=list(state.annotations) if state.annotations is not None else None,
         function_call=function_call,
+        refusal="".join(state.refusal) if state.refusal is not None else None,
     )
+    logprobs = None
+    if state.logprobs is not None or state.refusal_logprobs is not None:
+        # Copies, as for annotations: later chunks extend the accumulator's lists.
+        logprobs = ChoiceLogprobs(
+            content=list(state.logprobs) if state.logprobs is not None else None,
+            refusal=list(state.refusal_logprobs) if state.refusal_logprobs is not None else None,
+        )
     return CompletionChoice(
-        index=index,
-        message=message,
-        finish_reason=state.finish_reason,
-        logprobs=ChoiceLogprobs(content=list(state.logprobs))
-        if state.logprobs is not None
-        else None,
+        index=index, message=message, finish_reason=state.finish_reason, logprobs=logprobs
     )

@@ -12,12 +12,14 @@ import contextlib
 import enum
 import ipaddress
 import json
+import math
 import os
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Final
+from typing import Final, NoReturn
 
 import httpx
 import trio
@@ -27,11 +29,26 @@ from ._errors import (
     APIStatusError,
     ConfigurationError,
     ConnectTimeout,
+    GroqStreamError,
+    RateLimitError,
+    StreamProtocolError,
+    TotalTimeout,
     UnexpectedContentTypeError,
     excerpt,
     status_error_class,
 )
+from ._params import (
+    EncodedRequest,
+    check_bool,
+    check_count,
+    check_default_headers,
+    check_stream_options,
+    clean_api_key,
+    unknown_client_option,
+)
 from ._ratelimit import RateLimits, parse_retry_after
+from ._redact import redact, register_secret, scrub_chain, unregister_secret
+from ._retry import backoff, is_retryable
 from ._sse import DEFAULT_MAX_EVENT_SIZE
 from ._version import __version__
 
@@ -42,6 +59,7 @@ __all__ = [
     "GroqClient",
     "Missing",
     "StreamSettings",
+    "check_client",
     "close_response",
 ]
 
@@ -92,16 +110,19 @@ class _BodyIterator:
 class _Secret:
     """Holds the API key so that no repr, str, log record or traceback shows it."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("__weakref__", "_value", "release")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        # Every error made while this key is alive redacts it, wherever it is raised.
+        register_secret(value)
+        self.release = weakref.finalize(self, unregister_secret, value)
 
     def reveal(self) -> str:
         return self._value
 
     def redact(self, text: str) -> str:
-        return text.replace(self._value, "<redacted>") if self._value else text
+        return redact(text, self._value)
 
     def __repr__(self) -> str:
         return "'<redacted>'"
@@ -149,6 +170,8 @@ class GroqClient(trio.abc.AsyncResource):
         max_keepalive_connections: idle connections the owned pool keeps. Few is fast: httpcore's
             pool bookkeeping grows with the idle connections it holds.
         allow_insecure_http: permit sending the key over plain ``http://`` to a non-loopback host.
+        unexpected: any other keyword (``timeout=`` from the official SDK, a misspelt option) is
+            refused with a :class:`ConfigurationError` naming it (a type checker flags it too).
 
     Every timeout can be ``None`` (no limit) and is overridable per stream.
     """
@@ -170,19 +193,42 @@ class GroqClient(trio.abc.AsyncResource):
         max_completion_size: int = DEFAULT_MAX_COMPLETION_SIZE,
         max_keepalive_connections: int = 100,
         allow_insecure_http: bool = False,
+        **unexpected: NoReturn,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get("GROQ_API_KEY")
-        if not key:
-            raise ConfigurationError(
-                "no API key: pass GroqClient(api_key=...) or set the GROQ_API_KEY environment "
-                "variable (keys look like gsk_...)"
-            )
-        self._key = _Secret(key)
+        if unexpected:
+            raise ConfigurationError(unknown_client_option(next(iter(unexpected))))
+        from_env = api_key is None
+        key = clean_api_key(
+            api_key if api_key is not None else os.environ.get("GROQ_API_KEY"), from_env
+        )
+        check_bool("allow_insecure_http", allow_insecure_http)
         url = base_url or os.environ.get("GROQ_BASE_URL") or DEFAULT_BASE_URL
+        if not isinstance(url, str):
+            raise ConfigurationError(f"base_url must be a str such as {DEFAULT_BASE_URL!r}")
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise ConfigurationError(
+                f"http_client={type(http_client).__module__}.{type(http_client).__qualname__} "
+                "is not allowed: http_client must be an httpx.AsyncClient (or None for an owned "
+                "pool); a sync httpx.Client cannot be used from trio"
+            )
+        check_count("max_keepalive_connections", max_keepalive_connections, minimum=0)
+        options = check_stream_options(
+            {
+                "connect_timeout": connect_timeout,
+                "first_chunk_timeout": first_chunk_timeout,
+                "idle_timeout": idle_timeout,
+                "total_timeout": total_timeout,
+                "max_retries": max_retries,
+                "max_retry_wait": max_retry_wait,
+                "max_event_size": max_event_size,
+                "max_completion_size": max_completion_size,
+            }
+        )
+        custom = check_default_headers(default_headers)
         self._base_url = _check_base_url(url, allow_insecure_http=allow_insecure_http)
         self._url = self._base_url + CHAT_COMPLETIONS_PATH
         headers = _custom_headers_from_env()
-        headers.update(default_headers or {})
+        headers.update(custom)
         headers.update(
             {
                 "content-type": "application/json",
@@ -194,18 +240,8 @@ class GroqClient(trio.abc.AsyncResource):
             }
         )
         self._headers = headers
-        if max_retries < 0:
-            raise ConfigurationError("max_retries must be >= 0")
-        self.settings = StreamSettings(
-            connect_timeout=connect_timeout,
-            first_chunk_timeout=first_chunk_timeout,
-            idle_timeout=idle_timeout,
-            total_timeout=total_timeout,
-            max_retries=max_retries,
-            max_retry_wait=max_retry_wait,
-            max_event_size=max_event_size,
-            max_completion_size=max_completion_size,
-        )
+        self.settings = StreamSettings(**options)  # type: ignore[arg-type]
+        self._key = _Secret(key)  # last: nothing below can fail and leave it registered
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(
             limits=httpx.Limits(
@@ -244,6 +280,7 @@ class GroqClient(trio.abc.AsyncResource):
             await trio.lowlevel.checkpoint()
             return
         self._closed = True
+        self._key.release()
         if self._owns_http:
             with trio.CancelScope(shield=True) as scope:
                 scope.deadline = trio.current_time() + CLOSE_TIMEOUT
@@ -253,12 +290,11 @@ class GroqClient(trio.abc.AsyncResource):
 
     def _settings_for(self, **overrides: object) -> StreamSettings:
         """The client's settings with any given (not-missing) override applied."""
-        fields = {name: value for name, value in overrides.items() if value is not MISSING}
+        fields = check_stream_options(
+            {name: value for name, value in overrides.items() if value is not MISSING}
+        )
         if not fields:
             return self.settings
-        unknown = set(fields) - set(StreamSettings.__dataclass_fields__)
-        if unknown:
-            raise ConfigurationError(f"unknown stream option(s): {', '.join(sorted(unknown))}")
         merged = {**self.settings.__dict__, **fields}
         return StreamSettings(**merged)
 
@@ -291,34 +327,40 @@ class GroqClient(trio.abc.AsyncResource):
 
         The response is a 2xx ``text/event-stream``; the caller must close it. Anything else is
         read (boundedly), closed and raised as a typed error. httpx errors are translated here.
+        A request checked by :func:`check_request` brings its own ``extra_headers`` and
+        ``extra_query``. Redirects are never followed, even by a borrowed client that would:
+        a redirect could carry the prompt (and, to the same host, the key) over plain http.
         """
         if self._closed:
             raise ConfigurationError("this GroqClient is closed; open a new one")
         timeout = httpx.Timeout(
             connect=connect_timeout, read=None, write=connect_timeout, pool=None
         )
-        request = self._http.build_request(
-            "POST", self._url, content=body, headers=self._headers, timeout=timeout
-        )
+        headers = self._headers
+        params: dict[str, str] | None = None
+        if isinstance(body, EncodedRequest):
+            if body.headers:
+                headers = {**headers, **{k.lower(): v for k, v in body.headers.items()}}
+            params = body.params or None
+        try:
+            request = self._http.build_request(
+                "POST", self._url, content=body, headers=headers, params=params, timeout=timeout
+            )
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:  # an unsendable header
+            raise ConfigurationError(
+                self._key.redact(
+                    f"the request cannot be built: {exc}; check extra_headers, "
+                    "extra_query and default_headers"
+                )
+            ) from None
         request.stream = _Body(body)
         # Added last and kept nowhere else, so no repr of this client can show it.
         request.headers["authorization"] = f"Bearer {self._key.reveal()}"
         try:
-            response = await self._http.send(request, stream=True)
-        except httpx.ConnectTimeout as exc:
-            raise ConnectTimeout(connect_timeout or 0.0) from exc
-        except httpx.TimeoutException as exc:
-            raise APIConnectionError(
-                self._key.redact(f"sending the request to {self._base_url} timed out: {exc!r}")
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}") from exc
+            response = await self._http.send(request, stream=True, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise APIConnectionError(
-                self._key.redact(
-                    f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
-                )
-            ) from exc
+            scrub_chain(exc, self._key.reveal())  # tracebacks print the chain
+            raise self._send_error(exc, connect_timeout) from exc
         try:
             if not 200 <= response.status_code < 300:
                 raise await self._status_error(response)
@@ -333,6 +375,22 @@ class GroqClient(trio.abc.AsyncResource):
             await close_response(response)
             raise
         return response
+
+    def _send_error(self, exc: httpx.HTTPError, connect_timeout: float | None) -> Exception:
+        """The typed error for an httpx failure to send (its message redacted)."""
+        text = self._key.redact(repr(exc))
+        if isinstance(exc, httpx.LocalProtocolError):
+            # Our own request broke HTTP (a header h11 refuses): sending again cannot help.
+            return ConfigurationError(f"the request could not be sent: {text}; check the headers")
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ConnectTimeout(connect_timeout or 0.0)
+        if isinstance(exc, httpx.TimeoutException):
+            return APIConnectionError(f"sending the request to {self._base_url} timed out: {text}")
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return ConfigurationError(f"unsupported base_url {self._base_url!r}: {text}")
+        return APIConnectionError(
+            f"could not reach {self._base_url}: {text}; check the network and base_url"
+        )
 
     async def _status_error(self, response: httpx.Response) -> APIStatusError:
         raw = await _read_bounded(response, ERROR_BODY_LIMIT)
@@ -355,6 +413,14 @@ class GroqClient(trio.abc.AsyncResource):
         # A 429's retry-after (and any x-ratelimit-* it carries) is what the budget most needs.
         self._observe_rate_limits(headers)
         cls = status_error_class(response.status_code)
+        if 300 <= response.status_code < 400:
+            # Never followed (see _open_response); say where it pointed so base_url can be fixed.
+            location = headers.get("location", "(no location)")
+            message = (
+                f"the server redirected the request to {location}; redirects are not followed "
+                f"(they could carry the prompt or the key elsewhere): set base_url to the final "
+                f"address"
+            )
         return cls(
             message or response.reason_phrase or "no message",
             status_code=response.status_code,
@@ -362,6 +428,140 @@ class GroqClient(trio.abc.AsyncResource):
             headers=headers,
             request_id=headers.get("x-request-id"),
             retry_after=parse_retry_after(headers, now=time.time()),
+        )
+
+    # --- non-streaming requests (the Batch API's files and batches) -----------------------------
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        content: bytes | None = None,
+        content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
+        idempotent: bool,
+        max_bytes: int = ERROR_BODY_LIMIT,
+    ) -> tuple[bytes, dict[str, str]]:
+        """Send one non-streaming request under ``/openai/v1``; return its 2xx body and headers.
+
+        The client's settings apply: ``connect_timeout``, ``total_timeout`` for the whole call
+        (retries included), ``max_retries`` and ``max_retry_wait``. A request that may have had an
+        effect (a POST that created something) is retried only when it surely had none: refused
+        connections, 429 and 498. The body is read up to ``max_bytes``; past it, a typed error.
+        """
+        settings = self.settings
+        retries = settings.max_retries
+        attempts = 0
+        waits: list[float] = []
+        deadline = trio.current_time() + (
+            settings.total_timeout if settings.total_timeout is not None else math.inf
+        )
+        with trio.move_on_at(deadline) as scope:
+            while True:
+                attempts += 1
+                try:
+                    return await self._request_once(
+                        method, path, content, content_type, params, max_bytes
+                    )
+                except GroqStreamError as exc:
+                    if retries <= 0 or not _retry_safe(exc, idempotent=idempotent):
+                        exc.attempts, exc.retry_waits = attempts, tuple(waits)
+                        raise
+                    wait = exc.retry_after if isinstance(exc, APIStatusError) else None
+                    if wait is None:
+                        wait = backoff(settings.max_retries - retries + 1)
+                    elif wait > settings.max_retry_wait:
+                        exc.attempts, exc.retry_waits = attempts, tuple(waits)
+                        raise
+                    retries -= 1
+                    waits.append(wait)
+                await trio.sleep(wait)
+        assert scope.cancelled_caught
+        error = TotalTimeout(settings.total_timeout or 0.0)
+        error.attempts, error.retry_waits = attempts, tuple(waits)
+        raise error
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        content: bytes | None,
+        content_type: str,
+        params: Mapping[str, str] | None,
+        max_bytes: int,
+    ) -> tuple[bytes, dict[str, str]]:
+        if self._closed:
+            raise ConfigurationError("this GroqClient is closed; open a new one")
+        connect = self.settings.connect_timeout
+        headers = {**self._headers, "accept": "application/json", "content-type": content_type}
+        if content is None:
+            del headers["content-type"]
+        request = self._http.build_request(
+            method,
+            self._base_url + "/openai/v1" + path,
+            params=params,
+            headers=headers,
+            timeout=httpx.Timeout(connect=connect, read=None, write=None, pool=None),
+        )
+        if content is not None:
+            request.stream = _Body(content)
+            request.headers["content-length"] = str(len(content))
+        request.headers["authorization"] = f"Bearer {self._key.reveal()}"
+        try:
+            response = await self._http.send(request, stream=True, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            scrub_chain(exc, self._key.reveal())
+            raise self._connection_error(exc, connect) from exc
+        try:
+            if not 200 <= response.status_code < 300:
+                raise await self._status_error(response)
+            body = await _read_bounded(response, max_bytes + 1, strict=True)
+        except httpx.HTTPError as exc:
+            scrub_chain(exc, self._key.reveal())
+            raise self._connection_error(exc, connect) from exc
+        finally:
+            await close_response(response)
+        if len(body) > max_bytes:
+            raise StreamProtocolError(
+                f"the response to {method} {path} is larger than {max_bytes} bytes; pass a "
+                "larger max_bytes if that is expected"
+            )
+        return body, {name.lower(): value for name, value in response.headers.items()}
+
+    def _connection_error(self, exc: httpx.HTTPError, connect: float | None) -> GroqStreamError:
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ConnectTimeout(connect or 0.0)
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return ConfigurationError(f"unsupported base_url {self._base_url!r}: {exc}")
+        return APIConnectionError(
+            self._key.redact(
+                f"could not reach {self._base_url}: {exc!r}; check the network and base_url"
+            )
+        )
+
+
+def _retry_safe(exc: GroqStreamError, *, idempotent: bool) -> bool:
+    """Whether retrying is safe: any retryable failure of an idempotent request; for one that may
+    have had an effect, only failures that prove it had none."""
+    if not is_retryable(exc):
+        return False
+    if idempotent:
+        return True
+    if isinstance(exc, (RateLimitError, ConnectTimeout)):
+        return True
+    if isinstance(exc, APIStatusError):
+        return exc.status_code == 498
+    return isinstance(exc.__cause__, httpx.ConnectError)
+
+
+def check_client(client: object) -> None:
+    """Refuse anything but a :class:`GroqClient` where one is expected (an ``httpx`` client, the
+    official SDK's client), before it fails somewhere deep with an ``AttributeError``."""
+    if not isinstance(client, GroqClient):
+        raise ConfigurationError(
+            f"client must be a trio_groqstream.GroqClient, not {type(client).__module__}."
+            f"{type(client).__qualname__}; make one with GroqClient(api_key=...)"
         )
 
 
@@ -403,7 +603,9 @@ async def close_response(
 _FINISH_STEPS = 16
 
 
-async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+async def _read_bounded(response: httpx.Response, limit: int, *, strict: bool = False) -> bytes:
+    """Read at most about ``limit`` bytes. With ``strict`` a broken read raises (the body is the
+    answer); otherwise what arrived is kept (an error body is only evidence)."""
     parts: list[bytes] = []
     size = 0
     iterator = response.aiter_bytes()
@@ -414,7 +616,8 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
             if size >= limit:
                 break
     except httpx.HTTPError:
-        pass  # the body is only evidence; what we got is enough
+        if strict:
+            raise
     finally:
         await close_response(response, iterator)
     return b"".join(parts)[:limit]

@@ -34,12 +34,18 @@ Errors that end a stream carry the partial ``completion`` accumulated before the
 retry history (``attempts``, ``retry_waits``) of the request that failed.
 
 The names follow the official ``groq`` SDK where it has one, so migrating code reads the same.
+
+Secrets: every error redacts the API key of every live client (see :mod:`._redact`) from its
+message, body, excerpt and headers when it is made. So an error body or an in-stream error that
+echoes the key, wherever in the library it is turned into an exception, never shows it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from ._redact import redact, redact_value
 
 if TYPE_CHECKING:
     from ._wire import ChatCompletion
@@ -101,6 +107,7 @@ class GroqStreamError(Exception):
     retry_waits: tuple[float, ...] = ()
 
     def __init__(self, message: str) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
 
@@ -109,7 +116,7 @@ class GroqStreamError(Exception):
         if self.attempts > 1:
             waits = ", ".join(f"{w:.3g}s" for w in self.retry_waits)
             text += f" (after {self.attempts} attempts; waited {waits})"
-        return text
+        return redact(text)  # the message may have been extended since
 
 
 class ConfigurationError(GroqStreamError):
@@ -191,11 +198,11 @@ class APIStatusError(GroqStreamError):
         retry_after: float | None = None,
     ) -> None:
         self.status_code = status_code
-        self.body = body
-        self.headers: dict[str, str] = dict(headers or {})
+        self.body = redact_value(body)
+        self.headers: dict[str, str] = {k: redact(v) for k, v in (headers or {}).items()}
         self.request_id = request_id
         self.retry_after = retry_after
-        error = body.get("error") if isinstance(body, dict) else None
+        error = self.body.get("error") if isinstance(self.body, dict) else None
         fields: dict[str, Any] = error if isinstance(error, dict) else {}
         self.error_type: str | None = _str_or_none(fields.get("type"))
         self.code: str | None = _str_or_none(fields.get("code"))
@@ -277,7 +284,9 @@ class StreamProtocolError(GroqStreamError):
     (truncated). This is a server or proxy bug: report it with the excerpt."""
 
     def __init__(self, message: str, *, data: bytes | str = b"") -> None:
-        self.excerpt = excerpt(data) if data else ""
+        # Redacted before it is cut, so that no part of a key survives at the cut.
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        self.excerpt = excerpt(redact(text)) if text else ""
         if self.excerpt:
             message = f"{message}: {self.excerpt!r}"
         super().__init__(message)
@@ -352,7 +361,9 @@ class StreamAPIError(GroqStreamError):
     ) -> None:
         self.error_type = error_type
         self.code = code
-        self.failed_generation = failed_generation
+        self.failed_generation = (
+            redact(failed_generation) if failed_generation is not None else None
+        )
         self.status_code = status_code
         self.request_id = request_id
         super().__init__(message)

@@ -27,21 +27,35 @@ from collections.abc import (
     Sized,
 )
 from contextlib import asynccontextmanager
-from typing import Any, Literal, NoReturn, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast, overload
 
 import msgspec
 import trio
 
 from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
-from ._client import GroqClient, StreamSettings
+from ._client import GroqClient, StreamSettings, check_client
 from ._errors import ConfigurationError, GroqStreamError
+from ._params import (
+    CALL_OPTIONS,
+    CallOptions,
+    ChannelParams,
+    ChatRequest,
+    check_bool,
+    check_choice,
+    check_count,
+    check_requests,
+    check_stream_options,
+)
 from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, reraise
 from ._stream import MAX_BATCH, encode_body, prepare
 from ._wire import ChatCompletion, ChatCompletionChunk
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup, ExceptionGroup
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "FanoutEvent",
@@ -289,22 +303,42 @@ def _bodies(requests: Iterable[Request]) -> Iterator[bytes]:
     return (encode_body(request, index=i) for i, request in enumerate(requests))
 
 
-_STREAM_OPTIONS = frozenset(
-    {"connect_timeout", "first_chunk_timeout", "idle_timeout", "total_timeout", "max_retries"}
-)
+_STREAM_OPTIONS = frozenset(CALL_OPTIONS)
+#: What a limiter must do: a ``trio.CapacityLimiter``, or a wrapper around one (the CLI counts).
+_LIMITER_METHODS = ("acquire_on_behalf_of", "release_on_behalf_of")
 
 
-def _check(max_concurrency: int, on_error: str, stream_options: Mapping[str, object]) -> None:
-    unknown = set(stream_options) - _STREAM_OPTIONS
-    if unknown:
+def _check(
+    max_concurrency: int,
+    on_error: str,
+    stream_options: Mapping[str, object],
+    requests: object = (),
+    *,
+    client: object = None,
+    buffer: int = 1,
+    limiter: object = None,
+    respect_rate_limits: object = True,
+    keep_results: object = None,
+) -> None:
+    """Check every option when the call is made, before any request (the requests themselves
+    are checked by :func:`_bodies`: a sequence whole, an iterator as it is consumed)."""
+    check_client(client)
+    check_stream_options(stream_options)
+    check_count("max_concurrency", max_concurrency, minimum=1)
+    check_choice("on_error", on_error, ("raise", "collect"))
+    check_count("buffer", buffer, minimum=1)
+    check_bool("respect_rate_limits", respect_rate_limits)
+    if keep_results is not None:
+        check_bool("keep_results", keep_results)
+    if limiter is not None and not (
+        isinstance(limiter, trio.CapacityLimiter)
+        or all(callable(getattr(limiter, m, None)) for m in _LIMITER_METHODS)
+    ):
         raise ConfigurationError(
-            f"unknown option(s) {', '.join(sorted(unknown))}; request fields belong in the "
-            f"request mappings, and the stream options are {', '.join(sorted(_STREAM_OPTIONS))}"
+            f"limiter={limiter!r} is not allowed: limiter must be a trio.CapacityLimiter (or "
+            "an object with its acquire_on_behalf_of and release_on_behalf_of) or None"
         )
-    if max_concurrency < 1:
-        raise ConfigurationError("max_concurrency must be at least 1")
-    if on_error not in ("raise", "collect"):
-        raise ConfigurationError(f"on_error must be 'raise' or 'collect', not {on_error!r}")
+    check_requests(requests)
 
 
 def _limiter_for(
@@ -321,7 +355,7 @@ def _linger(scope: trio.CancelScope) -> None:
 @asynccontextmanager
 async def open_fanout(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     on_error: OnError = "raise",
@@ -329,7 +363,7 @@ async def open_fanout(
     limiter: trio.CapacityLimiter | None = None,
     respect_rate_limits: bool = True,
     keep_results: bool | None = None,
-    **stream_options: Any,
+    **stream_options: Unpack[CallOptions],
 ) -> AsyncIterator[FanoutStream]:
     """Stream many completions at once and merge their events into one flow.
 
@@ -353,14 +387,26 @@ async def open_fanout(
         keep_results: keep every request's outcome in :attr:`FanoutStream.results`. By default
             results are kept when ``requests`` is a sequence, and not for an iterator.
         stream_options: ``connect_timeout``, ``first_chunk_timeout``, ``idle_timeout``,
-            ``total_timeout`` and ``max_retries`` for every stream (see :func:`open_stream`).
+            ``total_timeout``, ``max_retries``, ``max_retry_wait``, ``max_event_size`` and
+            ``max_completion_size`` for every stream (see :func:`open_stream`); each option is
+            checked when the call is made.
 
     A request's slot is given back, and its completion event sent, as soon as its ``[DONE]``
     arrives; the short drain of its body's end happens after, off the critical path. Leaving the
     block early, or cancelling it, cancels every request and closes every connection. A bad
     request raises :class:`ConfigurationError` itself (naming ``requests[i]``), never wrapped.
     """
-    _check(max_concurrency, on_error, stream_options)
+    _check(
+        max_concurrency,
+        on_error,
+        stream_options,
+        requests,
+        client=client,
+        buffer=buffer,
+        limiter=limiter,
+        respect_rate_limits=respect_rate_limits,
+        keep_results=keep_results,
+    )
     settings = client._settings_for(**stream_options)
     bodies = _bodies(requests)
     keep = isinstance(requests, Sequence) if keep_results is None else keep_results
@@ -527,38 +573,38 @@ async def _complete(
 @overload
 async def gather(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     *,
     max_concurrency: int = ...,
     on_error: Literal["raise"] = ...,
     limiter: trio.CapacityLimiter | None = ...,
     respect_rate_limits: bool = ...,
-    **stream_options: Any,
+    **stream_options: Unpack[CallOptions],
 ) -> list[ChatCompletion]: ...
 
 
 @overload
 async def gather(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     *,
     max_concurrency: int = ...,
     on_error: Literal["collect"],
     limiter: trio.CapacityLimiter | None = ...,
     respect_rate_limits: bool = ...,
-    **stream_options: Any,
+    **stream_options: Unpack[CallOptions],
 ) -> list[Result]: ...
 
 
 async def gather(
     client: GroqClient,
-    requests: Iterable[Request],
+    requests: Iterable[ChatRequest],
     *,
     max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     on_error: OnError = "raise",
     limiter: trio.CapacityLimiter | None = None,
     respect_rate_limits: bool = True,
-    **stream_options: Any,
+    **stream_options: Unpack[CallOptions],
 ) -> list[ChatCompletion] | list[Result]:
     """Run many completions concurrently; return them in request order.
 
@@ -568,7 +614,15 @@ async def gather(
     is checked whole before the first request starts, an iterator as it is consumed. Returns as
     soon as the last ``[DONE]`` has arrived (the drains of finished bodies are cut short).
     """
-    _check(max_concurrency, on_error, stream_options)
+    _check(
+        max_concurrency,
+        on_error,
+        stream_options,
+        requests,
+        client=client,
+        limiter=limiter,
+        respect_rate_limits=respect_rate_limits,
+    )
     settings = client._settings_for(**stream_options)
     bodies = _bodies(requests)
     results: list[Result | None] = []
@@ -610,7 +664,7 @@ async def gather(
 
 
 async def race(
-    client: GroqClient, requests: Iterable[Request], **stream_options: Any
+    client: GroqClient, requests: Iterable[ChatRequest], **stream_options: Unpack[CallOptions]
 ) -> tuple[int, ChatCompletion]:
     """Send every request at once; return ``(index, completion)`` of the first to finish.
 
@@ -619,7 +673,7 @@ async def race(
     while another request can still win; if all fail, an ``ExceptionGroup`` of them is raised.
     Anything else (cancellation, ``KeyboardInterrupt``) comes out by the rules of :func:`gather`.
     """
-    _check(1, "raise", stream_options)
+    _check(1, "raise", stream_options, requests, client=client)
     settings = client._settings_for(**stream_options)
     bodies = list(_bodies(requests))
     if not bodies:
@@ -661,7 +715,7 @@ async def stream_to_channel(
     /,
     *,
     task_status: trio.TaskStatus[dict[str, str]] = trio.TASK_STATUS_IGNORED,
-    **request: Any,
+    **params: Unpack[ChannelParams],
 ) -> ChatCompletion:
     """Stream one completion into a channel you own, from a task in your own nursery.
 
@@ -671,6 +725,14 @@ async def stream_to_channel(
     any reason (at ``[DONE]``, before the short drain of the body's end), so give each producer
     its own ``send.clone()`` when several share one channel. Returns the accumulated completion.
     If the receiver goes away, the stream stops quietly.
+
+    Args:
+        client: the client to send through.
+        send_channel: where the chunks go; closed when the stream ends.
+        task_status: given by ``nursery.start``.
+        params: the request fields (as for :func:`open_stream`) and the per-call options
+            (``connect_timeout``, ..., ``max_completion_size``), all checked before anything is
+            sent.
     """
     acc = Accumulator()
 
@@ -682,6 +744,7 @@ async def stream_to_channel(
     async def done() -> None:
         await _close(send_channel)
 
+    request = cast("dict[str, Any]", params)
     options = {name: request.pop(name) for name in _STREAM_OPTIONS & request.keys()}
     try:
         pump = Pump(client, *prepare(client, request, options), sink, on_done=done)

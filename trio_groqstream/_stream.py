@@ -29,20 +29,24 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import trio
 
 from ._accumulate import Accumulator
 from ._channel import BatchedReceiveChannel, Coalescer
-from ._client import MISSING, GroqClient, Missing, StreamSettings
+from ._client import MISSING, GroqClient, Missing, StreamSettings, check_client
 from ._errors import ConfigurationError, GroqStreamError
+from ._params import ChatParams, EncodedRequest, check_count, check_request
 from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, raise_single
 from ._ratelimit import RateLimits
-from ._wire import ChatCompletion, ChatCompletionChunk, encode_request
+from ._wire import ChatCompletion, ChatCompletionChunk
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "DEFAULT_BUFFER",
@@ -187,20 +191,16 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
 
 def prepare(
     client: GroqClient, request: Mapping[str, Any], options: Mapping[str, Any]
-) -> tuple[bytes, StreamSettings]:
-    """Check and encode a request body; resolve the per-call options against the client's."""
-    return encode_body(request), client._settings_for(**options)
+) -> tuple[EncodedRequest, StreamSettings]:
+    """Check the per-call options, then check and encode the request (see :mod:`._params`)."""
+    check_client(client)
+    settings = client._settings_for(**options)
+    return encode_body(request), settings
 
 
-def encode_body(request: Mapping[str, Any], *, index: int | None = None) -> bytes:
-    """Check and encode one request body; errors name the request's ``index`` in a fan-out."""
-    where = "the request" if index is None else f"requests[{index}]"
-    if not isinstance(request, Mapping):
-        raise ConfigurationError(f"{where} must be a mapping of request fields, not {request!r}")
-    for field in ("model", "messages"):
-        if field not in request:
-            raise ConfigurationError(f"{where} needs {field!r} (pass {field}=...)")
-    return encode_request(request)
+def encode_body(request: object, *, index: int | None = None) -> EncodedRequest:
+    """Check and encode one request body; errors name ``requests[index].field`` in a fan-out."""
+    return check_request(request, index)
 
 
 @asynccontextmanager
@@ -214,8 +214,11 @@ async def open_stream(
     idle_timeout: float | Missing | None = MISSING,
     total_timeout: float | Missing | None = MISSING,
     max_retries: int | Missing = MISSING,
+    max_retry_wait: float | Missing = MISSING,
+    max_event_size: int | Missing = MISSING,
+    max_completion_size: int | Missing = MISSING,
     buffer: int = DEFAULT_BUFFER,
-    **body: Any,
+    **body: Unpack[ChatParams],
 ) -> AsyncIterator[ChatStream]:
     """Stream one chat completion.
 
@@ -227,26 +230,42 @@ async def open_stream(
     Args:
         client: the :class:`GroqClient` to send through.
         request: the chat completions body as a mapping; keyword arguments are merged over it.
-            ``stream`` is always set; ``None`` values are not sent.
+        body: the request fields (:class:`ChatParams`: ``model``, ``messages``, ``temperature``,
+            ..., and ``extra_body`` / ``extra_headers`` / ``extra_query`` for what this library
+            does not know yet). ``None`` values are not sent; ``stream`` is the library's. An
+            unknown or ill-typed field raises :class:`ConfigurationError` naming it, before
+            anything is sent.
         connect_timeout: seconds to connect, overriding the client's default (``None``: no
             limit).
         first_chunk_timeout: seconds from sending to the first event (``None``: no limit).
         idle_timeout: seconds allowed between events (``None``: no limit).
         total_timeout: seconds for the whole stream, retries included (``None``: no limit).
         max_retries: retries before the first chunk, overriding the client's.
+        max_retry_wait: the longest server-requested wait honoured before a retry.
+        max_event_size: cap on one SSE event, in bytes.
+        max_completion_size: cap on the body of this stream, in bytes.
         buffer: how many network reads may wait for the consumer before reading pauses.
+
+    Every option is checked for type and range when the call is made (a
+    :class:`ConfigurationError` naming it), before any request.
 
     Leaving the block for any reason closes the response (shielded, bounded) and stops the
     producer; the block's own exception propagates unchanged, never wrapped in a group.
     """
-    if buffer < 1:
-        raise ConfigurationError("buffer must be at least 1")
+    check_count("buffer", buffer, minimum=1)
+    if request is not None and not isinstance(request, Mapping):
+        raise ConfigurationError(
+            f"request= must be a mapping of request fields, not {type(request).__name__}"
+        )
     options = {
         "connect_timeout": connect_timeout,
         "first_chunk_timeout": first_chunk_timeout,
         "idle_timeout": idle_timeout,
         "total_timeout": total_timeout,
         "max_retries": max_retries,
+        "max_retry_wait": max_retry_wait,
+        "max_event_size": max_event_size,
+        "max_completion_size": max_completion_size,
     }
     payload, settings = prepare(client, {**(request or {}), **body}, options)
     stream = ChatStream(client, payload, settings, buffer=buffer)

@@ -12,7 +12,6 @@ cheaper (msgspec's perf tips) (see msgspec's ``docs/perf-tips.rst``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -43,7 +42,6 @@ __all__ = [
     "UsageBreakdown",
     "UsageBreakdownModel",
     "XGroq",
-    "encode_request",
 ]
 
 
@@ -266,6 +264,7 @@ class ChatCompletionMessage(_Wire, frozen=True):
     executed_tools: list[ExecutedTool] | None = None
     annotations: list[Any] | None = None
     function_call: FunctionCall | None = None
+    refusal: str | None = None
 
 
 class CompletionChoice(_Wire, frozen=True):
@@ -302,16 +301,3 @@ class ChatCompletion(_Wire, frozen=True):
 
 CHUNK_DECODER = msgspec.json.Decoder(ChatCompletionChunk)
 ERROR_ENVELOPE_DECODER = msgspec.json.Decoder(ErrorEnvelope)
-_ENCODER = msgspec.json.Encoder()
-
-
-def encode_request(body: Mapping[str, Any]) -> bytes:
-    """Encode a chat completions body for streaming.
-
-    Only what the caller set is sent: Groq answers 400 to unknown or null properties, so keys whose
-    value is ``None`` are dropped rather than sent as ``null``. Any other key passes through, so new
-    API fields work before this library knows them. ``stream`` is always ``true``.
-    """
-    payload = {key: value for key, value in body.items() if value is not None}
-    payload["stream"] = True
-    return _ENCODER.encode(payload)

@@ -15,7 +15,7 @@ MODELS = ["llama-3.1-8b-instant", "no-such-model", "llama-3.3-70b-versatile"]
 
 async def main() -> None:
     messages = [{"role": "user", "content": "Say hello."}]
-    requests = [{"model": model, "messages": messages} for model in MODELS]
+    requests: list[tgs.ChatRequest] = [{"model": model, "messages": messages} for model in MODELS]
     async with (
         tgs.GroqClient() as client,
         tgs.open_fanout(client, requests, on_error="collect") as fanout,

@@ -18,7 +18,7 @@ PROMPTS = [
 
 
 async def main() -> None:
-    requests = [
+    requests: list[tgs.ChatRequest] = [
         {"model": "llama-3.1-8b-instant", "messages": [{"role": "user", "content": prompt}]}
         for prompt in PROMPTS
     ]

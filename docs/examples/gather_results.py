@@ -10,7 +10,7 @@ WORDS = ["latency", "throughput", "backpressure", "jitter"]
 
 
 async def main() -> None:
-    requests = [
+    requests: list[tgs.ChatRequest] = [
         {
             "model": "llama-3.1-8b-instant",
             "messages": [{"role": "user", "content": f"Define {word} in ten words."}],

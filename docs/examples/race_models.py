@@ -16,7 +16,7 @@ MODELS = ["llama-3.3-70b-versatile", "llama-3.1-8b-instant"]
 
 async def main() -> None:
     messages = [{"role": "user", "content": "Give me a one-line definition of a nursery."}]
-    requests = [{"model": model, "messages": messages} for model in MODELS]
+    requests: list[tgs.ChatRequest] = [{"model": model, "messages": messages} for model in MODELS]
     async with tgs.GroqClient() as client:
         index, completion = await tgs.race(client, requests, total_timeout=30)
     print(f"{MODELS[index]} won: {completion.text}")

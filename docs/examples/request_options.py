@@ -1,9 +1,10 @@
 """Request fields, per-stream options, and what is (not) sent.
 
-Every keyword that is not a stream option becomes a field of the request body, unchanged: there is
-no list of known fields, so a field Groq adds tomorrow works today. A field set to ``None`` is left
-out rather than sent as ``null`` (Groq rejects unknown or null properties with a 400), which lets
-a function pass its optional parameters straight through.
+Every keyword that is not a stream option is a field of the request body, checked before anything
+is sent (a typo raises ConfigurationError naming the closest known field); a field Groq adds before
+this library knows it goes in ``extra_body``. A field set to ``None`` is left out rather than sent
+as ``null`` (Groq rejects unknown or null properties with a 400), which lets a function pass its
+optional parameters straight through.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ async def ask(
         messages=[{"role": "user", "content": prompt}],
         temperature=temperature,  # None: not sent at all, so Groq's default applies
         seed=7,
-        service_tier="auto",  # any field passes through as given
+        service_tier="auto",  # every documented field is a typed keyword
+        extra_body={"citation_options": "disabled"},  # sent as given, unchecked
         first_chunk_timeout=10,  # stream options override the client's defaults...
         max_retries=1,  # ...for this stream only
     ) as stream:

@@ -8,8 +8,6 @@ guide for why more is slower).
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import trio
 
@@ -18,7 +16,7 @@ import trio_groqstream as tgs
 LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100)
 
 
-def batch(topic: str, count: int) -> list[dict[str, Any]]:
+def batch(topic: str, count: int) -> list[tgs.ChatRequest]:
     return [
         {
             "model": "llama-3.1-8b-instant",

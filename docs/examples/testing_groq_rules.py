@@ -96,7 +96,7 @@ async def extract_city(client: tgs.GroqClient, text: str) -> dict[str, Any]:
 
 
 async def summarize_all(client: tgs.GroqClient, texts: list[str]) -> list[str]:
-    requests = [
+    requests: list[tgs.ChatRequest] = [
         {"model": MODEL, "messages": [{"role": "user", "content": f"Summarize: {text}"}]}
         for text in texts
     ]

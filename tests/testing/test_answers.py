@@ -227,7 +227,9 @@ async def test_the_seed_is_echoed_as_groq_does(http: httpx.AsyncClient) -> None:
     assert (await complete(http, seed=0))["x_groq"]["seed"] == 0
     chunks = await stream(http, seed=42)
     assert chunks[0]["x_groq"] == {"id": chunks[0]["x_groq"]["id"], "seed": 42}
-    assert "seed" not in (await complete(http))["x_groq"]
+    unseeded = [(await complete(http))["x_groq"]["seed"] for _ in range(3)]
+    assert all(isinstance(seed, int) and 0 <= seed < 2**31 for seed in unseeded)
+    assert len(set(unseeded)) > 1  # a random seed per request, reported as Groq does
 
 
 async def test_logprobs_have_groqs_shape(http: httpx.AsyncClient) -> None:
@@ -254,3 +256,29 @@ async def test_include_usage_adds_the_usage_chunk(http: httpx.AsyncClient) -> No
     assert chunks[-1]["usage"] == chunks[-2]["usage"] == chunks[-2]["x_groq"]["usage"]
     plain = await stream(http)
     assert plain[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+async def test_reasoning_when_asked(http: httpx.AsyncClient) -> None:
+    prompt = USER[0]["content"]
+    parsed = await complete(http, model="openai/gpt-oss-20b", reasoning_format="parsed")
+    assert message(parsed)["reasoning"] == f"The user said: {prompt}"
+    assert message(parsed)["content"] == echo_text(prompt)
+    details = parsed["usage"]["completion_tokens_details"]
+    assert details["reasoning_tokens"] == len(message(parsed)["reasoning"].split())
+    raw = await complete(http, model="qwen/qwen3-32b", reasoning_format="raw")
+    assert message(raw)["content"].startswith(f"<think>The user said: {prompt}</think>\n\n")
+    assert "reasoning" not in message(raw)
+    hidden = await complete(http, reasoning_format="hidden")
+    assert "reasoning" not in message(hidden)
+    chunks = await stream(http, include_reasoning=True)
+    thought = "".join(c["choices"][0]["delta"].get("reasoning") or "" for c in chunks)
+    assert thought == f"The user said: {prompt}"
+    answer = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    assert answer == echo_text(prompt)
+
+
+async def test_a_small_limit_is_spent_on_reasoning(http: httpx.AsyncClient) -> None:
+    completion = await complete(http, reasoning_format="parsed", max_completion_tokens=2)
+    assert message(completion)["reasoning"] == "The user "
+    assert message(completion)["content"] == ""
+    assert completion["choices"][0]["finish_reason"] == "length"

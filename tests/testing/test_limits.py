@@ -16,6 +16,7 @@ from trio_groqstream.testing import (
     FAKE_API_KEY,
     FakeGroq,
     FakeRateLimits,
+    MockGroq,
     go_duration,
     text_reply,
 )
@@ -152,6 +153,10 @@ def test_token_estimates_are_stable_and_grow_with_the_prompt() -> None:
     assert estimate_prompt_tokens("nonsense") == 0
     image = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}
     assert estimate_prompt_tokens({"messages": [image]}) > 85
+    deep: dict[str, object] = {"content": "abcd"}
+    for _ in range(10_000):  # deeper than Python's recursion limit: counted without recursion
+        deep = {"content": [deep]}
+    assert estimate_prompt_tokens({"messages": [deep]}) == 3 + 4 + 1
 
 
 # --- over HTTP, on a mock clock ------------------------------------------------------------------
@@ -189,13 +194,17 @@ async def test_the_library_sees_the_limits(socket_clock: trio.testing.MockClock)
     ):
         fake.push(text_reply("first"))
         with trio.fail_after(60):
-            async with tgs.open_stream(client, model=MODEL, messages=CHAT["messages"]) as stream:
+            async with tgs.open_stream(
+                client, model=MODEL, messages=[{"role": "user", "content": "hi"}]
+            ) as stream:
                 async for _ in stream:
                     pass
             assert stream.rate_limits.remaining_requests == 0
             assert stream.rate_limits.reset_requests == pytest.approx(3600)
             with pytest.raises(tgs.RateLimitError) as info:
-                async with tgs.open_stream(client, model=MODEL, messages=CHAT["messages"]):
+                async with tgs.open_stream(
+                    client, model=MODEL, messages=[{"role": "user", "content": "hi"}]
+                ):
                     pass  # pragma: no cover
     assert info.value.status_code == 429
     assert fake.pending_replies == 0
@@ -215,5 +224,33 @@ async def test_limits_can_be_changed_on_a_running_fake() -> None:
             fake.rate_limits = None
             assert (await http.post(CHAT_COMPLETIONS_PATH, json=big)).status_code == 200
     assert too_big.status_code == 413
+    assert too_big.headers["x-ratelimit-limit-tokens"] == "1000"
     assert too_big.json()["error"]["code"] == "rate_limit_exceeded"
     assert "retry-after" not in too_big.headers
+
+
+async def test_refusals_report_the_limits_and_cost_nothing() -> None:
+    limits = FakeRateLimits(requests_per_minute=1)
+    async with (
+        FakeGroq(rate_limits=limits) as fake,
+        httpx.AsyncClient(base_url=fake.base_url, headers=AUTH) as http,
+    ):
+        with trio.fail_after(10):
+            refused = await http.post(CHAT_COMPLETIONS_PATH, json={**CHAT, "n": 2})
+            admitted = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+    assert refused.status_code == 400
+    assert refused.headers["x-ratelimit-limit-requests"] == "1"
+    assert refused.headers["x-ratelimit-remaining-requests"] == "1"
+    assert admitted.status_code == 200
+    assert admitted.headers["x-ratelimit-remaining-requests"] == "0"
+
+
+async def test_the_mock_enforces_the_same_limits(autojump_clock: trio.testing.MockClock) -> None:
+    mock = MockGroq(rate_limits=FakeRateLimits(requests_per_minute=1), validate=True)
+    async with httpx.AsyncClient(transport=mock.transport, base_url="http://groq") as http:
+        first = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+        second = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+        await trio.sleep(60)
+        third = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+        invalid = await http.post(CHAT_COMPLETIONS_PATH, json={**CHAT, "model": "nope"})
+    assert [r.status_code for r in (first, second, third, invalid)] == [200, 429, 200, 404]

@@ -159,6 +159,9 @@ async def test_the_mock_has_the_same_limit() -> None:
 async def test_fakegroq_runs_as_its_own_context_manager() -> None:
     fake = FakeGroq()
     assert fake.port == 0
+    assert repr(fake) == "<FakeGroq not running requests=0>"
+    with pytest.raises(RuntimeError, match="async with FakeGroq"):
+        _ = fake.base_url  # the obvious mistake gets a clear error, not port 0
     async with fake:
         assert fake.port != 0
         assert repr(fake) == f"<FakeGroq {fake.base_url} requests=0>"
@@ -176,3 +179,21 @@ async def test_fakegroq_runs_as_its_own_context_manager() -> None:
 
 def test_ipv6_hosts_are_bracketed() -> None:
     assert FakeGroq(host="::1", port=8000).base_url == "http://[::1]:8000"
+
+
+async def test_a_broken_endpoint_is_a_500_not_a_dead_server() -> None:
+    def broken(request: RecordedRequest, params: Mapping[str, str]) -> Reply:
+        raise ZeroDivisionError("oops")
+
+    async with (
+        FakeGroq() as fake,
+        httpx.AsyncClient(base_url=fake.base_url, headers=AUTH) as http,
+    ):
+        fake.route("POST", "/openai/v1/files", broken)
+        with trio.fail_after(10):
+            failed = await http.post("/openai/v1/files", content=b"x")
+            fine = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+    assert failed.status_code == 500
+    assert "ZeroDivisionError('oops')" in failed.json()["error"]["message"]
+    assert [type(e) for e in fake.handler_errors] == [ZeroDivisionError]
+    assert fine.status_code == 200

@@ -12,6 +12,7 @@ import trio
 from trio_groqstream.testing import (
     CHAT_COMPLETIONS_PATH,
     FakeModel,
+    FakeRateLimits,
     open_fake_groq,
     text_reply,
 )
@@ -92,6 +93,7 @@ BAD: list[tuple[Any, str | None, str]] = [
     (body(reasoning_format="verbose"), "reasoning_format", "must be one of"),
     (body(service_tier="gold"), "service_tier", "must be one of"),
     (body(user=7), "user", "must be a string"),
+    (body(messages=[{"role": "user", "content": "x", "name": 1}]), "messages.0.name", "string"),
     (body(metadata=[1]), "metadata", "must be an object"),
     (body(tools={}), "tools", "must be an array"),
     (
@@ -325,3 +327,26 @@ async def test_refusals_carry_fresh_request_ids() -> None:
     assert len(ids) == 4
     assert all(i.startswith("req_01") and len(i) == 30 for i in ids)
     assert "x-ratelimit-limit-requests" not in answers[3].headers  # like Groq's 401
+
+
+async def test_hostile_nesting_is_refused_and_the_server_lives_on() -> None:
+    root: dict[str, Any] = {}
+    cursor = root
+    for _ in range(800):  # deep, but within what the JSON decoder accepts
+        cursor["x"] = {}
+        cursor = cursor["x"]
+    deep_name = {"role": "user", "content": "hi", "name": root}
+    too_deep = b'{"a":' * 5000 + b"1" + b"}" * 5000
+    limits = FakeRateLimits(tokens_per_minute=10**9)
+    async with (
+        open_fake_groq(rate_limits=limits) as fake,
+        httpx.AsyncClient(base_url=fake.base_url, headers=AUTH) as http,
+    ):
+        with trio.fail_after(10):
+            nested = await http.post(CHAT_COMPLETIONS_PATH, json=body(messages=[deep_name]))
+            unparsable = await http.post(CHAT_COMPLETIONS_PATH, content=too_deep)
+            fine = await http.post(CHAT_COMPLETIONS_PATH, json=CHAT)
+    assert nested.status_code == 400  # a name must be a string
+    assert unparsable.status_code == 400
+    assert unparsable.json()["error"]["code"] == "invalid_json"
+    assert fine.status_code == 200

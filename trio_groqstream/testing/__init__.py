@@ -60,6 +60,9 @@ The package root ``trio_groqstream`` does not import this module; it needs ``h11
 
 from ._answers import echo_handler as echo_handler
 from ._answers import echo_text as echo_text
+from ._batches import BatchTiming as BatchTiming
+from ._batches import FakeBatches as FakeBatches
+from ._batches import LineHandler as LineHandler
 from ._catalogue import DECOMMISSIONED_MODELS as DECOMMISSIONED_MODELS
 from ._catalogue import DEFAULT_MODELS as DEFAULT_MODELS
 from ._catalogue import FakeModel as FakeModel
@@ -112,12 +115,15 @@ __all__ = [
     "FAKE_API_KEY",
     "KEEPALIVE",
     "MODELS_PATH",
+    "BatchTiming",
     "Drop",
     "Endpoint",
+    "FakeBatches",
     "FakeGroq",
     "FakeModel",
     "FakeRateLimits",
     "Handler",
+    "LineHandler",
     "MockGroq",
     "Part",
     "Pause",

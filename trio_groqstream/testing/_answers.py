@@ -11,10 +11,15 @@ Groq does, in shape if not in wit:
   and enough to drive an app's tool loop. ``parallel_tool_calls`` lets it call every named tool.
 * ``response_format``: ``json_object`` gives a JSON object, ``json_schema`` a value valid for the
   schema (:mod:`._jsonschema`).
+* ``reasoning_format`` ``"parsed"`` (or ``include_reasoning``) adds ``reasoning`` before the
+  answer, ``"raw"`` puts it in the content between ``<think>`` tags; it counts as reasoning
+  tokens in the usage.
 * ``max_completion_tokens`` (or ``max_tokens``) cuts the answer after that many pieces, with
   ``finish_reason: "length"``; a ``stop`` sequence cuts it with ``"stop"``.
-* ``seed`` is echoed in ``x_groq.seed``; ``logprobs`` / ``top_logprobs`` add logprobs of Groq's
-  shape; ``stream_options.include_usage`` adds the ``choices: []`` usage chunk.
+* ``seed`` is echoed in ``x_groq.seed``, and without one the fake reports the random seed it
+  "used", as Groq does since 2026 (recordings 13, 16, 20); ``logprobs`` / ``top_logprobs``
+  add logprobs of Groq's shape; ``stream_options.include_usage`` adds the ``choices: []`` usage
+  chunk.
 * Every answer gets a fresh ``id``, ``x_groq.id`` (= ``x-request-id``) and ``created``; usage
   counts the estimated prompt tokens and the pieces sent, with plausible timings.
 """
@@ -89,6 +94,7 @@ class _Plan:
     """What to answer: text pieces or tool calls, and how the answer ends."""
 
     pieces: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str = "stop"
 
@@ -160,18 +166,40 @@ def _plan(body: Mapping[str, Any]) -> _Plan:
         ]
         return _Plan(calls=calls, finish_reason="tool_calls")
     text = _content(body, echo_text(prompt))
+    mode = _reasoning_mode(body)
+    thought = f"The user said: {prompt}" if mode is not None else ""
+    if mode == "raw":
+        text = f"<think>{thought}</think>\n\n{text}"
     finish = "stop"
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     cuts = [text.find(s) for s in stops if isinstance(s, str) and s and s in text]
     if cuts:
         text = text[: min(cuts)]
+    reasoning = split_pieces(thought) if mode == "parsed" else []
     pieces = split_pieces(text)
     limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < len(pieces):
-        pieces = pieces[:limit]
+    within = isinstance(limit, int) and not isinstance(limit, bool) and limit > 0
+    if within and limit < len(reasoning) + len(pieces):
+        # Reasoning counts against the limit first: a small one leaves no answer (recording 17).
         finish = "length"
-    return _Plan(pieces=pieces, finish_reason=finish)
+        pieces = pieces[: max(0, limit - len(reasoning))]
+        reasoning = reasoning[:limit]
+    return _Plan(pieces=pieces, reasoning=reasoning, finish_reason=finish)
+
+
+def _reasoning_mode(body: Mapping[str, Any]) -> str | None:
+    """``"parsed"`` (a ``reasoning`` field), ``"raw"`` (``<think>`` in the content) or ``None``.
+
+    The fake reasons only when asked: ``reasoning_format`` ``"parsed"`` or ``"raw"``, or
+    ``include_reasoning: true``, whatever the model.
+    """
+    wanted = body.get("reasoning_format")
+    if wanted in ("parsed", "raw"):
+        return str(wanted)
+    if wanted is None and body.get("include_reasoning") is True:
+        return "parsed"
+    return None
 
 
 def _logprob_entry(piece: str, rank: int) -> dict[str, Any]:
@@ -220,11 +248,17 @@ def echo_handler(request: RecordedRequest) -> Reply:
     top = body.get("top_logprobs")
     logprobs = body.get("logprobs") is True
     top_count = top if isinstance(top, int) and not isinstance(top, bool) else 0
-    completion_tokens = len(plan.pieces) + sum(
-        1 + len(split_pieces(c["function"]["arguments"])) for c in plan.calls
+    completion_tokens = (
+        len(plan.pieces)
+        + len(plan.reasoning)
+        + sum(1 + len(split_pieces(c["function"]["arguments"])) for c in plan.calls)
     )
     usage = _usage(body, completion_tokens)
-    seed_value = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    if plan.reasoning:
+        usage["completion_tokens_details"] = {"reasoning_tokens": len(plan.reasoning)}
+    seed_value = (
+        seed if isinstance(seed, int) and not isinstance(seed, bool) else secrets.randbelow(2**31)
+    )
     if body.get("stream") is True:
         chunker = Chunker(
             model=model,
@@ -234,6 +268,7 @@ def echo_handler(request: RecordedRequest) -> Reply:
             seed=seed_value,
         )
         events = [chunker.role(content=None if plan.calls else "")]
+        events.extend(chunker.chunk({"reasoning": piece}) for piece in plan.reasoning)
         for piece in plan.pieces:
             events.append(
                 chunker.chunk(
@@ -253,9 +288,10 @@ def echo_handler(request: RecordedRequest) -> Reply:
         message["tool_calls"] = plan.calls
     else:
         message["content"] = "".join(plan.pieces)
+    if plan.reasoning:
+        message["reasoning"] = "".join(plan.reasoning)
     x_groq: dict[str, Any] = {"id": ids.request_id}
-    if seed_value is not None:
-        x_groq["seed"] = seed_value
+    x_groq["seed"] = seed_value
     completion = {
         "id": ids.completion_id,
         "object": "chat.completion",

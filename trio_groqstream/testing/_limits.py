@@ -105,15 +105,21 @@ def _fraction(value: int, unit: int) -> str:
 
 
 def _text_tokens(value: Any) -> int:
-    if isinstance(value, str):
-        return math.ceil(len(value) / 4)
-    if isinstance(value, list):
-        return sum(_text_tokens(part) for part in value)
-    if isinstance(value, Mapping):
-        if value.get("type") == "image_url":
-            return 85  # a low-detail image, as OpenAI-compatible APIs count it
-        return sum(_text_tokens(part) for part in value.values())
-    return 0
+    # A loop with a stack, not recursion: a request may nest as deep as its JSON allows.
+    total = 0
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            total += math.ceil(len(item) / 4)
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            if item.get("type") == "image_url":
+                total += 85  # a low-detail image, as OpenAI-compatible APIs count it
+            else:
+                stack.extend(item.values())
+    return total
 
 
 def estimate_prompt_tokens(body: Any) -> int:
@@ -230,6 +236,10 @@ class RateLimiter:
         for bucket in (*state.requests, *state.tokens):
             bucket.drain(now)
         return state
+
+    def headers(self, model: str, now: float) -> HeaderPairs:
+        """The headers for ``model`` at ``now``, charging nothing (for a refused request)."""
+        return self._headers(self._buckets(model, now))
 
     def admit(self, model: str, tokens: int, now: float) -> Admission:
         """Charge one request of ``tokens`` tokens to ``model`` at time ``now``, if it fits."""

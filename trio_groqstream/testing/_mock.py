@@ -34,7 +34,7 @@ class MockGroq(Responder):
         open_streams: Response bodies handed out and not yet closed by the client.
         closed_by_client: Bodies the client closed before reading them to the end (as it must
             when a stream is cancelled or times out).
-        handler_errors: Exceptions the handler raised (each answered with a 500).
+        handler_errors: What the handler or an endpoint raised (each answered with a 500).
 
     Unlike the server, the mock checks neither the API key (``check_auth=True`` turns that on)
     nor the request (``validate=True``): it is for scripting what the client reads, and the key

@@ -66,7 +66,7 @@ class RecordedRequest:
         if body:
             try:
                 self.json = msgspec.json.decode(body)
-            except msgspec.DecodeError:
+            except (msgspec.DecodeError, RecursionError):  # hostile nesting is "not JSON" too
                 self.json = None
 
     @property

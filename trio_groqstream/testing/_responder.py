@@ -18,6 +18,7 @@ import msgspec
 import trio
 
 from ._answers import echo_handler, fresh_request_id
+from ._batches import FakeBatches
 from ._catalogue import (
     DECOMMISSIONED_MODELS,
     FakeModel,
@@ -116,6 +117,9 @@ class Responder:
         self.router.add("GET", MODELS_PATH, self._list_models)
         self.router.add("GET", MODELS_PATH + "/{model}", self._retrieve_model)
         self.router.add("GET", MODELS_PATH + "/{owner}/{model}", self._retrieve_model)
+        #: The Batch API's files and batches (``_batches.py``); lines answered as chat requests.
+        self.batches = FakeBatches(lambda request: self._chat_completions(request, {}))
+        self.batches.add_routes(self.router)
 
     @property
     def rate_limits(self) -> FakeRateLimits | None:
@@ -175,7 +179,18 @@ class Responder:
         if resolved is None:
             return _unknown_url(request)
         endpoint, params = resolved
-        return endpoint(request, params)
+        try:
+            return endpoint(request, params)
+        except Exception as exc:
+            # A broken endpoint (or handler) is a bug in the test or the fake, never a reason to
+            # stop serving: answer 500 naming it, and keep it for asserts.
+            self.handler_errors.append(exc)
+            return http_error_reply(
+                500,
+                message=f"fake Groq handler raised {exc!r}",
+                code="fake_handler_error",
+                request_id=fresh_request_id(),
+            )
 
     # --- endpoints ------------------------------------------------------------------------------
 
@@ -210,33 +225,28 @@ class Responder:
         return None
 
     def _chat_completions(self, request: RecordedRequest, params: Mapping[str, str]) -> Reply:
+        body = request.json if isinstance(request.json, Mapping) else {}
+        named = body.get("model")
+        model = named if isinstance(named, str) else ""
         if self.validate:
             problem = self._check(request)
             if problem is not None:
-                return problem_reply(problem)
+                # Groq reports the limits on its refusals too; a refusal costs nothing.
+                headers = (
+                    ()
+                    if self._limiter is None
+                    else self._limiter.headers(model, trio.current_time())
+                )
+                return problem_reply(problem, headers=headers)
         limit_headers: tuple[tuple[str, str], ...] = ()
         if self._limiter is not None:
-            body = request.json if isinstance(request.json, Mapping) else {}
-            model = body.get("model")
-            admission = self._limiter.admit(
-                model if isinstance(model, str) else "", requested_tokens(body), trio.current_time()
-            )
+            admission = self._limiter.admit(model, requested_tokens(body), trio.current_time())
             if admission.problem is not None:
                 return problem_reply(
                     admission.problem, headers=admission.headers, retry_after=admission.retry_after
                 )
             limit_headers = admission.headers
-        if self._queue:
-            reply = self._queue.popleft()
-        else:
-            try:
-                reply = self.handler(request)
-            except Exception as exc:
-                # A broken handler is a bug in the test: answer 500 naming it, keep it for asserts.
-                self.handler_errors.append(exc)
-                return http_error_reply(
-                    500, message=f"fake Groq handler raised {exc!r}", code="fake_handler_error"
-                )
+        reply = self._queue.popleft() if self._queue else self.handler(request)
         if limit_headers:
             reply = replace(reply, headers=merge_headers(reply.headers, limit_headers))
         return reply

@@ -138,7 +138,7 @@ class FakeGroq(Responder):
         base_url: ``"http://127.0.0.1:<port>"``; give it to the client as its base URL.
         port: The port listened on (known once running).
         requests: Every request received, in order (:class:`RecordedRequest`), refused ones too.
-        handler_errors: Exceptions the handler raised (each answered with a 500).
+        handler_errors: What the handler or an endpoint raised (each answered with a 500).
         pending_replies: Pushed replies not used yet.
 
     It serves ``POST /openai/v1/chat/completions``, ``GET /openai/v1/models`` and
@@ -177,11 +177,26 @@ class FakeGroq(Responder):
 
     @property
     def base_url(self) -> str:
+        """``http://<host>:<port>``.
+
+        Raises:
+            RuntimeError: The server is not running and has no fixed port, so there is no URL
+                yet (``async with FakeGroq() as fake:`` starts it).
+        """
+        if not self.port:
+            raise RuntimeError(
+                "this FakeGroq is not running, so it has no URL yet: "
+                "use 'async with FakeGroq() as fake:' and read fake.base_url inside the block"
+            )
+        return self._url()
+
+    def _url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     def __repr__(self) -> str:
-        return f"<FakeGroq {self.base_url} requests={len(self.requests)}>"
+        where = self._url() if self.port else "not running"
+        return f"<FakeGroq {where} requests={len(self.requests)}>"
 
     async def __aenter__(self) -> FakeGroq:
         if self._running is not None:
@@ -401,7 +416,9 @@ class FakeGroq(Responder):
                     return
                 else:
                     await trio.sleep_forever()
-            await stream.send_all(_send(conn, h11.EndOfMessage()))
+            end = _send(conn, h11.EndOfMessage())
+            if end:  # b"" with a content-length: sending it would only be a checkpoint, where
+                await stream.send_all(end)  # a client that read it all and hung up cancels us
             # Set before any other checkpoint: a client that read the whole response may close
             # at once, and that must not count as closing early.
             progress.completed = True

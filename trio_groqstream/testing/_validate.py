@@ -186,6 +186,8 @@ def _check_messages(messages: Any) -> None:
         for key in message:
             if key not in _MESSAGE_KEYS[role]:
                 raise _unsupported(key, _MESSAGE_KEYS[role], where)
+        if "name" in message:
+            _want(message["name"], str, f"{where}.name", "a string")
         _check_content(message, role, where)
 
 

@@ -30,10 +30,12 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import trio
+
+from trio_groqstream import ChatRequest
 
 from ._data import MODEL, content_len, make_stream
 from ._e2e import _HEADERS, _http_client
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 MESSAGES = [{"role": "user", "content": "Write a long essay about streaming inference."}]
-REQUEST: dict[str, Any] = {"model": MODEL, "messages": MESSAGES}
+REQUEST: ChatRequest = cast("ChatRequest", {"model": MODEL, "messages": MESSAGES})
 
 #: "Keeps up": p99 lag under this many milliseconds...
 KEEP_UP_P99_MS = 50.0
@@ -205,7 +207,7 @@ async def _sdk(url: str, streams: int, rec: Recorder) -> None:
     )
 
     async def one(index: int) -> None:
-        stream = await client.chat.completions.create(stream=True, **REQUEST)
+        stream = await client.chat.completions.create(stream=True, **cast(Any, REQUEST))
         async for chunk in stream:
             rec.note(index, chunk)
 

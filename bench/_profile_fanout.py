@@ -36,10 +36,12 @@ import sys
 import time
 import timeit
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import trio
+
+from trio_groqstream import ChatRequest
 
 from . import _live
 from ._data import MODEL, REQUEST_ID, content_len, make_stream
@@ -47,7 +49,9 @@ from ._report import md_table, median
 
 __all__ = ["main"]
 
-REQUEST: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+REQUEST: ChatRequest = cast(
+    "ChatRequest", {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
+)
 URL = "https://groq.invalid/openai/v1"
 _HEADERS = {
     "content-type": "text/event-stream",

@@ -150,6 +150,22 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._note(item)
         return item
 
+    async def __anext__(self) -> T:
+        # ``async for`` without the extra frame of ReceiveChannel.__anext__ -> receive() when
+        # the next item is in hand (the usual case on a fast stream).
+        if self._pos < len(self._batch) and self._unyielded < YIELD_EVERY and not self._closed:
+            self._unyielded += 1
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if self._pos < len(self._batch) and not self._closed:
+                item = self._batch[self._pos]
+                self._pos += 1
+                self._note(item)
+                return item
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
     async def receive_batch(self) -> list[T]:
         """Every item that has arrived and not been received yet (at least one), in order.
 

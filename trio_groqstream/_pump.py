@@ -63,7 +63,8 @@ __all__ = [
 ]
 
 Batch = list[ChatCompletionChunk]
-Sink = Callable[[Batch], Awaitable[None]]
+#: Takes one read's chunks; returns whether it had to wait (for the consumer to make room).
+Sink = Callable[[Batch], Awaitable[bool]]
 
 # After [DONE]: read at most this much more, for at most this long, hoping for the body's end so
 # the connection can go back to the pool. Groq sends the terminator right after [DONE].
@@ -150,8 +151,9 @@ async def _nothing() -> None:
     """The default ``on_done``: nothing to announce."""
 
 
-async def _nowhere(batch: Batch) -> None:
+async def _nowhere(batch: Batch) -> bool:
     """The sink of a pump that folds instead (see ``fold``)."""
+    return False
 
 
 class Pump:
@@ -161,8 +163,9 @@ class Pump:
         client: sends the requests.
         body: the encoded request body.
         settings: timeouts and retry policy.
-        sink: receives each network read's chunks, in order. It may block (that is
-            backpressure; the idle clock stops meanwhile) and may raise to stop the pump.
+        sink: receives each network read's chunks, in order, and returns whether it waited. It
+            may block (that is backpressure; the idle clock stops meanwhile) and may raise to
+            stop the pump.
         fold: instead of a sink, a plain function given each chunk, in order, that never
             blocks (``gather`` folds straight into a completion): no await per read at all.
         on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, outside
@@ -331,7 +334,7 @@ class Pump:
         """Read, decode and hand over until ``[DONE]``, an error, or EOF. Returns whether the
         body is still open after ``[DONE]`` (it is then drained once the consumer knows)."""
         decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
-        feed = decoder.feed
+        feed = decoder.feed_payloads
         decode = self._decode
         now_fn = trio.current_time
         metrics = self.metrics
@@ -381,9 +384,9 @@ class Pump:
                         fold(chunk)
                 else:
                     self._waiting_on_sink = True  # the idle clock stops while the sink waits
-                    await sink(batch)
+                    if await sink(batch):  # it waited: that time was not the server's
+                        metrics.last_event_at = now_fn()
                     self._waiting_on_sink = False
-                    metrics.last_event_at = now_fn()
             if isinstance(outcome, GroqStreamError):
                 raise outcome
             if outcome is _DONE:
@@ -406,18 +409,25 @@ class Pump:
         )
 
     def _decode(
-        self, events: list[ServerSentEvent]
+        self, events: list[ServerSentEvent | bytes]
     ) -> tuple[Batch, _Done | GroqStreamError | None]:
         batch: Batch = []
         decode = CHUNK_DECODER.decode
+        data: bytes | str
         for event in events:
-            data = event.data
-            if data == "[DONE]":
-                return batch, _DONE
-            if event.event != "message":
-                if event.event == "error":
-                    return batch, self._event_error(data)
-                continue  # a named event that is not ours (e.g. "ping"): not a chunk
+            if type(event) is bytes:  # a plain message event's payload (the usual case)
+                data = event
+                if data == b"[DONE]":
+                    return batch, _DONE
+            else:
+                assert isinstance(event, ServerSentEvent)
+                data = event.data
+                if data == "[DONE]":
+                    return batch, _DONE
+                if event.event != "message":
+                    if event.event == "error":
+                        return batch, self._event_error(data)
+                    continue  # a named event that is not ours (e.g. "ping"): not a chunk
             try:
                 chunk = decode(data)
             except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
@@ -505,9 +515,9 @@ class Pump:
                 self._fold(chunk)
             return
         self._waiting_on_sink = True
-        await self._sink(batch)
+        if await self._sink(batch):
+            self.metrics.last_event_at = trio.current_time()
         self._waiting_on_sink = False
-        self.metrics.last_event_at = trio.current_time()
 
     async def _finish(self) -> None:
         """``[DONE]`` arrived: deliver anything held; from here on the stream is complete."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import _decode, _e2e, _micro
+from . import _decode, _e2e, _live_run, _micro
 from ._data import make_stream, reads_for
 from ._report import md_table, median, ratio
 
@@ -558,6 +558,9 @@ def render(result: dict[str, Any]) -> str:
             ),
             "",
         ]
+    live = result.get("live")
+    if live is not None:
+        parts += [_live_run.render(live), ""]
     verdicts = result.get("verdicts") or []
     if verdicts:
         parts += ["## Targets", ""]
@@ -615,10 +618,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench",
         description="Benchmarks: trio_groqstream vs the official groq SDK vs the floor.",
     )
-    parser.add_argument("--quick", action="store_true", help="a ~1 minute smoke run")
+    parser.add_argument("--quick", action="store_true", help="a ~2 minute smoke run")
     parser.add_argument(
         "--only",
-        choices=("decode", "e2e", "micro"),
+        choices=("decode", "e2e", "micro", "live"),
         action="append",
         help="run only these parts (repeatable)",
     )
@@ -639,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = QUICK if args.quick else FULL
     if args.rounds:
         cfg = Config(**{**cfg.__dict__, "decode_rounds": args.rounds, "e2e_rounds": args.rounds})
-    parts = set(args.only or ("decode", "e2e", "micro"))
+    parts = set(args.only or ("decode", "e2e", "micro", "live"))
     variants = set(args.variants.split(",")) if args.variants else None
     unknown = (variants or set()) - set(_e2e.VARIANTS)
     if unknown:
@@ -657,7 +660,15 @@ def main(argv: list[str] | None = None) -> int:
         result["errors"] += result["e2e"]["errors"]
     if "micro" in parts:
         result["micro"] = _micro.run_micros(cfg.micro_n, cfg.micro_rounds)
+    if "live" in parts:
+        result["live"] = _live_run.run_live(_live_run.QUICK if args.quick else _live_run.FULL)
+        result["errors"] += result["live"]["errors"]
     verdicts = judge(result.get("decode"), result.get("e2e_summary"))
+    if "live" in result:
+        verdicts += [
+            Verdict(f"live 1,000 events/s: {name} streams vs floor", f"{r:.2f}x", f">= {t:g}x", met)
+            for name, r, t, met in _live_run.verdicts(result["live"]["summary"])
+        ]
     result["verdicts"] = [v.__dict__ for v in verdicts]
     result["environment"] = environment()
     result["library_at_end"] = library_state()

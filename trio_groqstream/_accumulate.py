@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ._errors import StreamProtocolError
 from ._wire import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -37,6 +38,12 @@ from ._wire import (
 )
 
 __all__ = ["Accumulator", "accumulate"]
+
+
+# Groq answers with one choice (n=1) and a few tool calls; a server that opens choice or tool-call
+# indices without end costs several times its bytes in state, so both are bounded.
+MAX_CHOICES = 128
+MAX_TOOL_CALLS = 1024
 
 
 class _ToolCall:
@@ -131,6 +138,11 @@ class Accumulator:
         for choice in chunk.choices:
             state = self._choices.get(choice.index)
             if state is None:
+                if len(self._choices) >= MAX_CHOICES:
+                    raise StreamProtocolError(
+                        f"the stream opened more than {MAX_CHOICES} choices (choice index "
+                        f"{choice.index}); Groq sends one"
+                    )
                 state = self._choices[choice.index] = _Choice()
             delta = choice.delta
             if delta.content is not None:
@@ -227,13 +239,13 @@ def _add_tool_calls(state: _Choice, deltas: list[ChoiceDeltaToolCall]) -> None:
             call = state.tool_by_id.get(delta.id)
             if call is None:
                 call = _ToolCall(delta.id, delta.type or "function")
-                state.tool_calls.append(call)
+                _add_call(state, call)
                 state.tool_by_id[delta.id] = call
         else:
             call = state.tool_by_index.get(delta.index)
             if call is None:
                 call = _ToolCall("", delta.type or "function")
-                state.tool_calls.append(call)
+                _add_call(state, call)
         state.tool_by_index[delta.index] = call
         if delta.type is not None:
             call.type = delta.type
@@ -243,6 +255,12 @@ def _add_tool_calls(state: _Choice, deltas: list[ChoiceDeltaToolCall]) -> None:
                 call.name.append(function.name)
             if function.arguments:
                 call.arguments.append(function.arguments)
+
+
+def _add_call(state: _Choice, call: _ToolCall) -> None:
+    if len(state.tool_calls) >= MAX_TOOL_CALLS:
+        raise StreamProtocolError(f"the stream opened more than {MAX_TOOL_CALLS} tool calls")
+    state.tool_calls.append(call)
 
 
 def _merge(earlier: ExecutedTool, later: ExecutedTool) -> ExecutedTool:

@@ -92,7 +92,7 @@ class _Deleted(msgspec.Struct, frozen=True, kw_only=True):
 def _decode(decoder: msgspec.json.Decoder[Any], body: bytes, what: str) -> Any:
     try:
         return decoder.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise StreamProtocolError(
             f"{what} is not the JSON Groq documents ({exc})", data=body
         ) from None

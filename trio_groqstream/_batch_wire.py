@@ -248,7 +248,7 @@ def parse_results(
                 continue
             try:
                 line = _LINE_DECODER.decode(raw)
-            except msgspec.DecodeError as exc:
+            except (msgspec.DecodeError, RecursionError) as exc:
                 raise StreamProtocolError(
                     f"a batch result line is not valid JSON of the expected shape ({exc})",
                     data=raw,
@@ -292,7 +292,7 @@ def _result(line: _OutputLine) -> BatchResult:
     if 200 <= response.status_code < 300:
         try:
             completion = _COMPLETION_DECODER.decode(body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             return StreamProtocolError(
                 f"{custom_id}: the response body is not a chat completion ({exc})", data=body
             )
@@ -301,7 +301,7 @@ def _result(line: _OutputLine) -> BatchResult:
     parsed: object
     try:
         parsed = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         parsed = body.decode("utf-8", "replace")
     fields = parsed.get("error") if isinstance(parsed, dict) else None
     message = fields.get("message") if isinstance(fields, dict) else None

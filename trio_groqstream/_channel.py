@@ -117,6 +117,7 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._refilling = False
         self._refilled = trio.lowlevel.ParkingLot()
         self._unyielded = 0
+        self._stopped = False
 
     def _note(self, item: T) -> None:
         """Called for every item as it is handed out, in order."""
@@ -148,6 +149,22 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._pos += 1
         self._note(item)
         return item
+
+    async def __anext__(self) -> T:
+        # ``async for`` without the extra frame of ReceiveChannel.__anext__ -> receive() when
+        # the next item is in hand (the usual case on a fast stream).
+        if self._pos < len(self._batch) and self._unyielded < YIELD_EVERY and not self._closed:
+            self._unyielded += 1
+            await trio.lowlevel.checkpoint_if_cancelled()
+            if self._pos < len(self._batch) and not self._closed:
+                item = self._batch[self._pos]
+                self._pos += 1
+                self._note(item)
+                return item
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
 
     async def receive_batch(self) -> list[T]:
         """Every item that has arrived and not been received yet (at least one), in order.
@@ -183,6 +200,8 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
             await self._refilled.park()  # a checkpoint: cancelling it loses nothing
             if self._pos < len(self._batch):
                 return
+        if self._stopped:
+            self._end()
         self._refilling = True
         try:
             batch = await self._receive.receive()
@@ -198,6 +217,13 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._batch = batch
         self._pos = 0
         self._unyielded = 0  # the channel's receive was a full checkpoint
+
+    def _stop(self) -> None:
+        """The consumers' side failed: drop what is in hand; from now on, receiving ends (with
+        :meth:`_end`'s error) instead of taking more."""
+        self._stopped = True
+        self._batch = []
+        self._pos = 0
 
     def _close(self) -> None:
         """Close the consumers' side: every receive, pending or later, raises at once."""

@@ -411,7 +411,7 @@ class GroqClient(trio.abc.AsyncResource):
         message = ""
         try:
             body = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
             message = excerpt(text.strip(), 300) or response.reason_phrase
         if isinstance(body, dict):
             error = body.get("error")

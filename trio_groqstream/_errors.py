@@ -84,8 +84,10 @@ EXCERPT_LIMIT = 500
 
 
 def excerpt(data: bytes | str, limit: int = EXCERPT_LIMIT) -> str:
-    """Return a printable, bounded excerpt of offending bytes for an error message."""
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    """Return a printable, bounded excerpt of offending bytes for an error message.
+
+    Secrets are redacted before the cut: a key cut in half by it would no longer be recognised."""
+    text = redact(data.decode("utf-8", "replace") if isinstance(data, bytes) else data)
     if len(text) <= limit:
         return text
     return f"{text[:limit]}... [{len(text) - limit} more characters]"

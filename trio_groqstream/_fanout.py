@@ -429,17 +429,18 @@ async def open_fanout(
         add = acc.add
         pump: Pump
 
-        async def sink(batch: Batch) -> None:
+        async def sink(batch: Batch) -> bool:
             for chunk in batch:
                 add(chunk)
             events = [FanoutEvent(index=index, chunk=chunk) for chunk in batch]
             try:
                 if offer(events):  # the hot path: room at once, no await
-                    return
+                    return False
             except trio.BrokenResourceError:
                 await trio.lowlevel.checkpoint()  # the consumer left and cancelled us: show that
                 raise
             await _put(queue, events)
+            return True
 
         async def done() -> None:
             completion = acc.snapshot()
@@ -737,12 +738,18 @@ async def stream_to_channel(
             (``connect_timeout``, ..., ``max_completion_size``), all checked before anything is
             sent.
     """
+    if not all(callable(getattr(send_channel, name, None)) for name in ("send", "aclose")):
+        raise ConfigurationError(
+            f"send_channel must be a trio SendChannel (from trio.open_memory_channel, say), "
+            f"not {type(send_channel).__name__}"
+        )
     acc = Accumulator()
 
-    async def sink(batch: Batch) -> None:
+    async def sink(batch: Batch) -> bool:
         for chunk in batch:
             acc.add(chunk)
             await send_channel.send(chunk)
+        return True  # it may have waited: a channel does not say
 
     async def done() -> None:
         await _close(send_channel)

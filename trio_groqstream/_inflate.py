@@ -30,29 +30,40 @@ MAX_RATIO = 200
 class Inflater:
     """Inflates one ``gzip`` or ``deflate`` body, boundedly (see the module docstring)."""
 
-    __slots__ = ("_gzip", "_in", "_out", "_raw_fallback", "_zlib")
+    __slots__ = ("_gzip", "_in", "_out", "_prefix", "_raw_fallback", "_zlib")
 
     def __init__(self, encoding: str) -> None:
         # gzip: the gzip wrapper; deflate: zlib's wrapper, or raw deflate as some servers send.
         self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if encoding == "gzip" else 15)
         self._gzip = encoding == "gzip"
         self._raw_fallback = not self._gzip
+        self._prefix = bytearray()
         self._in = 0
         self._out = 0
 
     def feed(self, data: bytes) -> Iterator[bytes]:
         """Yield the content ``data`` inflates to, in pieces of at most :data:`PIECE_SIZE`."""
         self._in += len(data)
+        if self._raw_fallback:
+            # Until the first output, "deflate" may still turn out to be raw deflate: keep what
+            # was fed (boundedly) to feed it again to a raw decompressor.
+            self._prefix += data
+            if len(self._prefix) > PIECE_SIZE:
+                self._raw_fallback = False
+                self._prefix = bytearray()
         while data:
             try:
                 piece = self._zlib.decompress(data, PIECE_SIZE)
             except zlib.error as exc:
-                if self._raw_fallback and self._out == 0:
+                if self._raw_fallback:
                     self._raw_fallback = False
                     self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                    data, self._prefix = bytes(self._prefix), bytearray()
                     continue
                 raise StreamProtocolError(f"the compressed body is corrupt ({exc})") from exc
-            self._raw_fallback = False
+            if piece and self._raw_fallback:
+                self._raw_fallback = False
+                self._prefix = bytearray()
             data = self._zlib.unconsumed_tail
             if self._gzip and self._zlib.eof and self._zlib.unused_data:
                 # Another gzip member follows (a concatenation is a valid gzip body).

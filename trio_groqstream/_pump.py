@@ -45,6 +45,7 @@ from ._errors import (
 from ._inflate import Inflater, inflater_for
 from ._pacer import PACED, Ticket
 from ._ratelimit import RateLimits
+from ._redact import scrub_chain
 from ._retry import backoff, is_retryable
 from ._sse import ServerSentEvent, SSEDecoder
 from ._wire import CHUNK_DECODER, ERROR_ENVELOPE_DECODER, ChatCompletionChunk, ErrorObject
@@ -63,7 +64,8 @@ __all__ = [
 ]
 
 Batch = list[ChatCompletionChunk]
-Sink = Callable[[Batch], Awaitable[None]]
+#: Takes one read's chunks; returns whether it had to wait (for the consumer to make room).
+Sink = Callable[[Batch], Awaitable[bool]]
 
 # After [DONE]: read at most this much more, for at most this long, hoping for the body's end so
 # the connection can go back to the pool. Groq sends the terminator right after [DONE].
@@ -150,8 +152,9 @@ async def _nothing() -> None:
     """The default ``on_done``: nothing to announce."""
 
 
-async def _nowhere(batch: Batch) -> None:
+async def _nowhere(batch: Batch) -> bool:
     """The sink of a pump that folds instead (see ``fold``)."""
+    return False
 
 
 class Pump:
@@ -161,8 +164,9 @@ class Pump:
         client: sends the requests.
         body: the encoded request body.
         settings: timeouts and retry policy.
-        sink: receives each network read's chunks, in order. It may block (that is
-            backpressure; the idle clock stops meanwhile) and may raise to stop the pump.
+        sink: receives each network read's chunks, in order, and returns whether it waited. It
+            may block (that is backpressure; the idle clock stops meanwhile) and may raise to
+            stop the pump.
         fold: instead of a sink, a plain function given each chunk, in order, that never
             blocks (``gather`` folds straight into a completion): no await per read at all.
         on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, outside
@@ -199,6 +203,7 @@ class Pump:
         self._waiting_on_sink = False
         self._timed_out: APITimeoutError | None = None
         self._to_drain: tuple[httpx.Response, AsyncIterator[bytes]] | None = None
+        self._total = trio.CancelScope()  # the total deadline's scope, once running
         self.started = False
         self.done = False
         self.metrics = StreamMetrics()
@@ -219,6 +224,7 @@ class Pump:
         try:
             try:
                 with trio.CancelScope() as total:
+                    self._total = total
                     metrics.started_at = trio.current_time()
                     if settings.total_timeout is not None:
                         total.deadline = metrics.started_at + settings.total_timeout
@@ -357,7 +363,7 @@ class Pump:
         """Read, decode and hand over until ``[DONE]``, an error, or EOF. Returns whether the
         body is still open after ``[DONE]`` (it is then drained once the consumer knows)."""
         decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
-        feed = decoder.feed
+        feed = decoder.feed_payloads
         decode = self._decode
         now_fn = trio.current_time
         metrics = self.metrics
@@ -390,6 +396,10 @@ class Pump:
             metrics.last_event_at = now
             metrics.events += len(events)
             batch, outcome = decode(events)
+            if outcome is _DONE:
+                # Complete, as far as the server goes: a slow consumer taking the last chunks
+                # must not turn it into a TotalTimeout (the idle clock already stops for it).
+                self._total.deadline = math.inf
             if batch:
                 if metrics.first_chunk_at is None:
                     metrics.first_chunk_at = now
@@ -404,9 +414,9 @@ class Pump:
                         fold(chunk)
                 else:
                     self._waiting_on_sink = True  # the idle clock stops while the sink waits
-                    await sink(batch)
+                    if await sink(batch):  # it waited: that time was not the server's
+                        metrics.last_event_at = now_fn()
                     self._waiting_on_sink = False
-                    metrics.last_event_at = now_fn()
             if isinstance(outcome, GroqStreamError):
                 raise outcome
             if outcome is _DONE:
@@ -429,18 +439,25 @@ class Pump:
         )
 
     def _decode(
-        self, events: list[ServerSentEvent]
+        self, events: list[ServerSentEvent | bytes]
     ) -> tuple[Batch, _Done | GroqStreamError | None]:
         batch: Batch = []
         decode = CHUNK_DECODER.decode
+        data: bytes | str
         for event in events:
-            data = event.data
-            if data == "[DONE]":
-                return batch, _DONE
-            if event.event != "message":
-                if event.event == "error":
-                    return batch, self._event_error(data)
-                continue  # a named event that is not ours (e.g. "ping"): not a chunk
+            if type(event) is bytes:  # a plain message event's payload (the usual case)
+                data = event
+                if data == b"[DONE]":
+                    return batch, _DONE
+            else:
+                assert isinstance(event, ServerSentEvent)
+                data = event.data
+                if data == "[DONE]":
+                    return batch, _DONE
+                if event.event != "message":
+                    if event.event == "error":
+                        return batch, self._event_error(data)
+                    continue  # a named event that is not ours (e.g. "ping"): not a chunk
             try:
                 chunk = decode(data)
             except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
@@ -482,6 +499,7 @@ class Pump:
         )
 
     def _broken(self, exc: httpx.HTTPError) -> GroqStreamError:
+        scrub_chain(exc)  # tracebacks print the chained original
         if isinstance(exc, httpx.DecodingError):
             return StreamProtocolError(f"the response body could not be decoded ({exc})")
         return APIConnectionError(
@@ -490,6 +508,7 @@ class Pump:
         )
 
     def _transport_failed(self, exc: Exception) -> GroqStreamError:
+        scrub_chain(exc)  # tracebacks print the chained original
         return APIConnectionError(
             f"the HTTP transport failed after {self.metrics.chunks} chunks ({exc!r}); the "
             "partial completion is attached, and the original error is the __cause__"
@@ -526,9 +545,9 @@ class Pump:
                 self._fold(chunk)
             return
         self._waiting_on_sink = True
-        await self._sink(batch)
+        if await self._sink(batch):
+            self.metrics.last_event_at = trio.current_time()
         self._waiting_on_sink = False
-        self.metrics.last_event_at = trio.current_time()
 
     async def _finish(self) -> None:
         """``[DONE]`` arrived: deliver anything held; from here on the stream is complete."""

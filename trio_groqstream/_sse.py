@@ -43,6 +43,9 @@ class ServerSentEvent(msgspec.Struct, frozen=True, kw_only=True):
     retry: int | None = None
 
 
+_Events = list[ServerSentEvent] | list[ServerSentEvent | bytes]
+
+
 class SSEDecoder:
     """Incremental decoder of one ``text/event-stream`` body.
 
@@ -146,6 +149,26 @@ class SSEDecoder:
         )
         return events
 
+    def feed_payloads(self, data: bytes) -> list[ServerSentEvent | bytes]:
+        """Like :meth:`feed`, but a plain message event (one ``data:`` line, no event type, in a
+        read of whole events) comes out as its raw payload bytes, undecoded.
+
+        For a caller that parses JSON from bytes anyway (msgspec does, and checks UTF-8 itself):
+        the event object and the text it would hold are never made. Other events, and every
+        event of a read that is not whole, come out as :class:`ServerSentEvent`.
+        """
+        if self._clean and data[-2:] == b"\n\n" and b"\r" not in data:
+            out: list[ServerSentEvent | bytes] = []
+            for piece in data[:-2].split(b"\n\n"):
+                if piece[:6] == b"data: " and b"\n" not in piece:
+                    out.append(piece[6:])
+                    continue
+                for line in piece.split(b"\n"):
+                    self._process_line(line, out)
+                self._dispatch(out)
+            return out
+        return list(self.feed(data))
+
     def _events_lf_only(self, pieces: list[bytes]) -> list[ServerSentEvent]:
         """Complete events, LF only, from a clean state: see :meth:`_lines_lf_only`."""
         events: list[ServerSentEvent] = []
@@ -223,7 +246,7 @@ class SSEDecoder:
             cr = data.find(b"\r", start)
         return start
 
-    def _process_line(self, line: bytes, events: list[ServerSentEvent]) -> None:
+    def _process_line(self, line: bytes, events: _Events) -> None:
         # The spec, line by line. The hot case (a data line) comes first.
         if line[:5] == b"data:":
             value = line[6:] if line[5:6] == b" " else line[5:]
@@ -254,7 +277,7 @@ class SSEDecoder:
             self._retry = self.reconnection_time = int(value)
         # Any other field is ignored.
 
-    def _dispatch(self, events: list[ServerSentEvent]) -> None:
+    def _dispatch(self, events: _Events) -> None:
         data = self._data
         if data:
             events.append(

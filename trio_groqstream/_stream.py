@@ -129,7 +129,14 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
         return self._acc.snapshot()
 
     def _note(self, item: ChatCompletionChunk) -> None:
-        self._acc.add(item)
+        try:
+            self._acc.add(item)
+        except GroqStreamError as exc:  # a chunk the completion cannot hold: the stream fails
+            exc.completion = self._acc.snapshot()
+            self._error = exc
+            self._stop()
+            self._producer_scope.cancel()
+            raise
 
     def _end(self) -> NoReturn:
         error = self._error
@@ -179,11 +186,15 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
         finally:
             self._queue.close()
 
-    async def _sink(self, batch: Batch) -> None:
+    async def _sink(self, batch: Batch) -> bool:
+        queue = self._queue
         try:
-            await self._queue.put(batch)
+            if queue.offer(batch):  # the hot path: room at once, no await
+                return False
+            await queue.put(batch)
         except trio.BrokenResourceError:
             raise _ConsumerGone from None
+        return True
 
     async def _on_done(self) -> None:
         self._queue.close()  # the consumer sees the end now, not after the drain

@@ -35,9 +35,12 @@ def recording_names() -> list[str]:
 
 
 def load_recording(name: str) -> dict[str, Any]:
-    if name == MISSING:
-        pytest.skip(f"no recorded Groq responses at {REAL_GROQ} (set {ENV_VAR} to point elsewhere)")
-    loaded = json.loads((REAL_GROQ / name).read_text(encoding="utf-8"))
+    """One recording by file name; skips the test when the recordings are not on this machine
+    (they live beside the project, in ``../shared/real_groq``, not in it)."""
+    path = REAL_GROQ / name
+    if name == MISSING or not path.is_file():
+        pytest.skip(f"no recorded Groq response {name} at {REAL_GROQ} (set {ENV_VAR})")
+    loaded = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(loaded, dict)
     return loaded
 

@@ -331,7 +331,11 @@ def trial(runner: Runner, port: int, streams: int, rate: int, chunks: int) -> di
     try:
         trio.run(bounded)
     except Exception as exc:  # a failed trial is data: the report shows it
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        leaves = getattr(exc, "exceptions", None) or [exc]
+        error = f"{type(exc).__name__}: {exc}; " + "; ".join(
+            f"{type(leaf).__name__}: {leaf}" for leaf in leaves[:3]
+        )
+        error = error[:500]
     result = judge(rec, streams, chunks, rate, start, error)
     result["cpu_s"] = time.process_time() - cpu0
     result["wall_s"] = time.perf_counter() - wall0

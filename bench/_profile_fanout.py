@@ -225,6 +225,13 @@ class _SplitDecoder:
         self._tail = parts.pop()
         return [_SplitEvent("[DONE]" if p == b"data: [DONE]" else p[6:]) for p in parts]
 
+    def feed_payloads(self, data: bytes) -> list[bytes]:
+        if self._tail:
+            data = self._tail + data
+        parts = data.split(b"\n\n")
+        self._tail = parts.pop()
+        return [p[6:] for p in parts]
+
     def end(self) -> list[_SplitEvent]:
         return []
 

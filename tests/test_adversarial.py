@@ -19,8 +19,10 @@ import trio.testing
 from trio.testing import MockClock
 
 import trio_groqstream as tgs
+from trio_groqstream._channel import Coalescer
 from trio_groqstream._inflate import PIECE_SIZE
 from trio_groqstream._pump import DRAIN_TIMEOUT, MAX_HELD
+from trio_groqstream._stream import DEFAULT_BUFFER
 from trio_groqstream.testing import (
     FAKE_API_KEY,
     FakeGroq,
@@ -393,16 +395,28 @@ async def test_held_back_chunks_are_bounded(fake: FakeGroq) -> None:
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 async def test_a_compression_bomb_ends_in_a_typed_error_in_bounded_batches(
-    client: tgs.GroqClient, fake: FakeGroq, encoding: Any
+    client: tgs.GroqClient, fake: FakeGroq, encoding: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake.push(compression_bomb_reply(256 << 20, encoding=encoding))
+    per_read = PIECE_SIZE // len(EMPTY_EVENT) + 1  # the most one inflated piece can hold
+    handed_over: list[int] = []  # what each read became, as the pump handed it over
+    offer = Coalescer.offer
+
+    def watched(queue: Coalescer, items: list[Any]) -> bool:
+        handed_over.append(len(items))
+        return offer(queue, items)
+
+    monkeypatch.setattr(Coalescer, "offer", watched)
     largest = 0
     with trio.fail_after(60):
         async with tgs.open_stream(client, **REQUEST) as stream:
             with pytest.raises(tgs.StreamProtocolError, match="compression bomb"):
                 while True:
                     largest = max(largest, len(await stream.receive_batch()))
-    assert 0 < largest <= PIECE_SIZE // len(EMPTY_EVENT) + 1
+    assert handed_over
+    assert max(handed_over) <= per_read  # one read never becomes more than one piece
+    # receive_batch takes everything queued: at most the channel's batches, each bounded.
+    assert 0 < largest <= DEFAULT_BUFFER * per_read
     await assert_nothing_open(fake)
 
 

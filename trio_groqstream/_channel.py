@@ -15,6 +15,7 @@ This room holds the two halves of that hand-over, shared by a single stream and 
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import Any, Generic, NoReturn, TypeVar
 
 import trio
@@ -23,7 +24,9 @@ __all__ = ["BatchedReceiveChannel", "Coalescer"]
 
 T = TypeVar("T")
 
-#: The most items ``receive`` hands out from a batch in hand without a schedule point.
+#: How long a consumer may take items already queued before ``receive`` lets other tasks run.
+TIME_SLICE = 0.002
+#: ``receive`` reads the clock (for :data:`TIME_SLICE`) once per this many items.
 YIELD_EVERY = 64
 
 
@@ -59,7 +62,10 @@ class Coalescer:
     def taken(self) -> None:
         self._taken += 1
         if self._room:
-            self._room.unpark_all()
+            # One waiting producer can send now; it passes the turn on (see put). Waking them
+            # all would cost a task switch per producer per batch taken, most of them to find
+            # no room and wait again: past a few dozen streams that herd kept the channel full.
+            self._room.unpark()
 
     def offer(self, items: list[Any]) -> bool:
         """Queue ``items`` if there is room now (no checkpoint); ``False`` if not.
@@ -83,6 +89,8 @@ class Coalescer:
         was one): callers on a hot path call :meth:`offer` first and this only when it fails."""
         while not self.offer(items):
             await self._room.park()  # a checkpoint: cancelling it loses nothing
+        if self._room:
+            self._room.unpark()  # the next may fit into the batch just sent: its turn
 
     def close(self) -> None:
         """No more batches: receivers get ``EndOfChannel`` once they have taken the queued ones."""
@@ -96,12 +104,13 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
     into its completion there) and decide what the end of the channel means in :meth:`_end`
     (``EndOfChannel``, or the error that ended the stream).
 
-    Checkpoints: taking the next batch from the channel is a full checkpoint; an item already in
-    hand is handed out after a cancel point only (``checkpoint_if_cancelled``: a cancelled
-    ``receive`` raises ``Cancelled`` and loses nothing), with a full schedule point at least every
-    :data:`YIELD_EVERY` items. A schedule point costs several times what decoding a chunk does,
-    and a fast stream hands out thousands of items a second, so one per item would be most of a
-    consumer's cost; one per batch (or per 64 items) keeps other tasks running all the same.
+    Checkpoints: every ``receive`` is a cancel point (``checkpoint_if_cancelled``: a cancelled
+    ``receive`` raises ``Cancelled`` and loses nothing). It is a schedule point whenever it has to
+    wait for the producers, and otherwise once the consumer has run for :data:`TIME_SLICE` (read
+    every :data:`YIELD_EVERY` items). A schedule point per item would cost several times what
+    decoding a chunk does, and worse: Trio gives each task one turn per round, so a consumer that
+    follows N producers must take N items per turn or fall behind them; a time slice lets it
+    take what they queued, and still lets other tasks run every few milliseconds.
 
     Several receivers: the batch in hand is shared, and only one receiver at a time waits for the
     next batch (see :meth:`_refill`). So items leave in the order the producers queued them, each
@@ -117,6 +126,7 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         self._refilling = False
         self._refilled = trio.lowlevel.ParkingLot()
         self._unyielded = 0
+        self._slice_ends = 0.0
         self._stopped = False
 
     def _note(self, item: T) -> None:
@@ -130,19 +140,12 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
         """The next item; ``trio.EndOfChannel`` at the end (or the typed error that ended a
         stream), ``trio.ClosedResourceError`` after :meth:`aclose`.
 
-        A cancel point on every call, and a schedule point at least every :data:`YIELD_EVERY`
-        items (see the class docstring); cancelling it loses nothing."""
+        A cancel point on every call; a schedule point whenever it waits for the producers, and
+        otherwise once the consumer has run for :data:`TIME_SLICE` (see the class docstring).
+        Cancelling it loses nothing."""
         if self._closed:
             raise trio.ClosedResourceError("this channel was closed")
-        if self._pos < len(self._batch):
-            if self._unyielded < YIELD_EVERY:
-                self._unyielded += 1
-                await trio.lowlevel.checkpoint_if_cancelled()
-            else:
-                self._unyielded = 0
-                await trio.lowlevel.checkpoint()
-                if self._closed:
-                    raise trio.ClosedResourceError("this channel was closed")
+        await self._tick()
         if self._pos >= len(self._batch):
             await self._refill()
         item = self._batch[self._pos]
@@ -152,56 +155,102 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
 
     async def __anext__(self) -> T:
         # ``async for`` without the extra frame of ReceiveChannel.__anext__ -> receive() when
-        # the next item is in hand (the usual case on a fast stream).
+        # the next item is in hand and no schedule point is due (the usual case).
         if self._pos < len(self._batch) and self._unyielded < YIELD_EVERY and not self._closed:
             self._unyielded += 1
             await trio.lowlevel.checkpoint_if_cancelled()
-            if self._pos < len(self._batch) and not self._closed:
-                item = self._batch[self._pos]
-                self._pos += 1
-                self._note(item)
-                return item
+            item = self._batch[self._pos]
+            self._pos += 1
+            self._note(item)
+            return item
         try:
             return await self.receive()
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
 
     async def receive_batch(self) -> list[T]:
-        """Every item that has arrived and not been received yet (at least one), in order.
+        """Every item that has arrived and not been received yet (at least one), in order:
+        all the batches queued, not just the next.
 
         For consumers that care about throughput: one checkpoint per call instead of one per
         item. Ends and fails exactly like :meth:`receive`; mixing the two is fine.
         """
         if self._closed:
             raise trio.ClosedResourceError("this channel was closed")
-        if self._pos < len(self._batch):
-            self._unyielded = 0
-            await trio.lowlevel.checkpoint()
-            if self._closed:
-                raise trio.ClosedResourceError("this channel was closed")
+        await trio.lowlevel.checkpoint()
+        self._yielded()
+        if self._closed:
+            raise trio.ClosedResourceError("this channel was closed")
         if self._pos >= len(self._batch):
             await self._refill()
         batch = self._batch[self._pos :] if self._pos else self._batch
         self._batch = []
         self._pos = 0
+        # And every batch queued behind it: one consumer may follow many producers, and one
+        # call should take what they all sent since the last (bounded by the channel's size).
+        receive_nowait = self._receive.receive_nowait
+        while True:
+            try:
+                more = receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break  # the end is raised by the next call, after these items
+            self._queue.taken()
+            batch.extend(more)
         note = self._note
         for item in batch:
             note(item)
         return batch
 
-    async def _refill(self) -> None:
-        """Wait for the next batch (only while nothing is in hand).
+    async def _tick(self) -> None:
+        """A cancel point; and a schedule point once the consumer's time slice is used up
+        (the clock is read only every :data:`YIELD_EVERY` items)."""
+        self._unyielded += 1
+        if self._unyielded < YIELD_EVERY:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return
+        self._unyielded = 0
+        if perf_counter() < self._slice_ends:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return
+        await trio.lowlevel.checkpoint()
+        self._yielded()
+        if self._closed:
+            raise trio.ClosedResourceError("this channel was closed")
 
-        One receiver at a time waits on the channel; the others park until it has a batch and
-        then share it. Were two to wait on the channel, Trio could run the one handed the later
-        batch first, and items would leave out of order.
+    def _yielded(self) -> None:
+        """Other tasks just ran: a new time slice starts."""
+        self._unyielded = 0
+        self._slice_ends = perf_counter() + TIME_SLICE
+
+    async def _refill(self) -> None:
+        """Take the next batch, waiting for it if none is queued (only while nothing is in hand).
+
+        A batch already queued is taken at once, with no schedule point: one consumer follows
+        many producers, so it must be able to take what they all queued in one turn (:meth:`_tick`
+        bounds how long that turn lasts). One receiver at a time waits on the channel; the others
+        park until it has a batch and then share it. Were two to wait on the channel, Trio could
+        run the one handed the later batch first, and items would leave out of order.
         """
         while self._refilling:
             await self._refilled.park()  # a checkpoint: cancelling it loses nothing
+            self._yielded()
             if self._pos < len(self._batch):
                 return
         if self._stopped:
             self._end()
+        try:
+            batch = self._receive.receive_nowait()
+        except trio.WouldBlock:
+            batch = await self._wait_for_batch()
+        except trio.EndOfChannel:
+            self._end()
+        except trio.ClosedResourceError:
+            raise trio.ClosedResourceError("this channel was closed") from None
+        self._queue.taken()  # at once: from here on no producer may extend it
+        self._batch = batch
+        self._pos = 0
+
+    async def _wait_for_batch(self) -> list[T]:
         self._refilling = True
         try:
             batch = await self._receive.receive()
@@ -213,10 +262,8 @@ class BatchedReceiveChannel(trio.abc.ReceiveChannel[T], Generic[T]):
             self._refilling = False
             if self._refilled:
                 self._refilled.unpark_all()  # they run only after the batch is in place
-        self._queue.taken()  # at once: from here on no producer may extend it
-        self._batch = batch
-        self._pos = 0
-        self._unyielded = 0  # the channel's receive was a full checkpoint
+        self._yielded()  # the channel's receive was a full checkpoint
+        return batch
 
     def _stop(self) -> None:
         """The consumers' side failed: drop what is in hand; from now on, receiving ends (with

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from _cli_support import TIMEOUT, cli, environment, in_terminal, read_records, text
@@ -99,7 +100,7 @@ def test_live_display_shows_the_wait(limited_env: dict[str, str]) -> None:
 
 def test_a_wait_gets_one_plain_line_until_it_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [100.0]
-    monkeypatch.setattr(_display.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(_display, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     err = io.StringIO()
     display = PlainDisplay([(0, "p")], out=io.StringIO(), stderr=err)
     requests = PaceWait("m", "requests", 0.42, 7)

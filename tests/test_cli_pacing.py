@@ -17,10 +17,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import trio
+import trio.testing
 from _cli_support import TIMEOUT, cli, environment, in_terminal, read_records, text
 
-from trio_groqstream import _display
+from trio_groqstream import GroqClient, _display
 from trio_groqstream._display import LiveDisplay, PaceWait, PlainDisplay
+from trio_groqstream._inputs import jobs_from_prompts
+from trio_groqstream._run import Run
+from trio_groqstream.testing import FAKE_API_KEY, FakeRateLimits, open_fake_groq
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes")
 
@@ -133,3 +138,32 @@ def test_live_progress_shows_what_the_limits_hold_back() -> None:
     console.file = io.StringIO()
     console.print(display.render())
     assert "token limit" not in console.file.getvalue()
+
+
+class _BrokenStderr(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError(5, "Input/output error")
+
+
+async def test_a_wait_line_that_cannot_be_written_stops_the_run(
+    loopback_clock: trio.testing.MockClock,
+) -> None:
+    jobs = jobs_from_prompts(
+        [(f"prompt {n}", p) for n, p in enumerate(PROMPTS)], None, {"model": MODEL}
+    )
+    display = PlainDisplay(
+        [(j.index, j.prompt) for j in jobs], out=io.StringIO(), stderr=_BrokenStderr()
+    )
+    run = Run(jobs, display, None, concurrency=8)
+    limits = FakeRateLimits(requests_per_minute=2, minute=2.0)
+    async with (
+        open_fake_groq(rate_limits=limits) as fake,
+        GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client,
+    ):
+        with trio.fail_after(60):
+            await run.run(client)
+    assert run.output_error is not None
+    assert run.output_error.errno == 5
+    assert run.output_where == "stderr"
+    assert run.started < len(PROMPTS)  # the run stopped: nothing more could be shown
+    assert run.pacing[MODEL].admitted <= run.started  # the summary still has the totals

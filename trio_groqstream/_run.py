@@ -142,7 +142,8 @@ class Run:
                     ]
                 )
                 await trio.sleep(PACING_POLL)
-        except OSError as exc:  # stderr went away
+        except OSError as exc:  # stderr, where plain output's wait lines go, went away
+            self.output_where = self.output_where or "stderr"
             self._output_failed(exc)
             scope.cancel()
 

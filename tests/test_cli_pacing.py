@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX processes
 MODEL = "llama-3.3-70b-versatile"
 PROMPTS = [f"prompt number {n}" for n in range(12)]
 WAIT_LINE = re.compile(
-    rf"^-- waiting for (?:the request limit|a 429's retry-after) of {MODEL} "
+    rf"^-- waiting for (?:the request limit|the token limit|a 429's retry-after) of {MODEL} "
     r"\((\d+) queued, next start in (\d+\.\d)s\)$",
     re.M,
 )

@@ -304,6 +304,7 @@ def _run(
     elif batch.fatal is not None:
         stopped = f"stopped: {type(batch.fatal).__name__}"
     stderr.write(display.summary(started=batch.started, stopped=stopped) + "\n")
+    stderr.write(batch.totals() + "\n")
     if batch.output_error is not None:
         error = batch.output_error
         _error(stderr, f"cannot write to {batch.output_where}: {error.strerror or error}")

@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 import trio
 
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Display",
     "LiveDisplay",
+    "PaceWait",
     "PlainDisplay",
     "Row",
     "choose_display",
@@ -47,6 +48,14 @@ REFRESH_PER_SECOND = 10
 TAIL_CHARS = 400
 #: Finished rows remembered for showing when there are more prompts than terminal lines.
 RECENT_ROWS = 200
+#: A wait on a rate limit that was last seen longer ago than this is a new wait (plain output
+#: gives it a line); while requests are paced, the queue is held at nearly every look.
+WAIT_GAP = 1.0
+_LIMIT_NAMES = {
+    "retry-after": "a 429's retry-after",
+    "requests": "the request limit",
+    "tokens": "the token limit",
+}
 _STATUS_STYLE = {"waiting": "dim", "streaming": "cyan", "done": "green", "failed": "bold red"}
 # ECMA-48 sequences: CSI (7- and 8-bit), OSC/DCS/PM/APC/SOS strings up to BEL or ST, and the
 # two-character escapes. What is left of a sequence split oddly has no ESC: it is inert text.
@@ -98,6 +107,24 @@ class Row:
     seconds: float | None = None
 
 
+class PaceWait(NamedTuple):
+    """A model's requests waiting on its rate limits (from ``client.pacing``)."""
+
+    model: str
+    reason: str  # "retry-after", "requests" or "tokens" (PaceState.waiting_for)
+    seconds: float  # until the next request may start
+    queued: int
+
+
+def wait_text(wait: PaceWait) -> str:
+    """``waiting for the token limit of MODEL (5 queued, next start in 1.2s)``."""
+    limit = _LIMIT_NAMES.get(wait.reason, wait.reason)
+    return (
+        f"waiting for {limit} of {wait.model} "
+        f"({wait.queued} queued, next start in {max(wait.seconds, 0.0):.1f}s)"
+    )
+
+
 class Display:
     """The run's state, updated per event; subclasses decide how it is shown.
 
@@ -118,6 +145,7 @@ class Display:
         self.target = "stdout"  # where it writes, for error messages
         self._live: Live | None = None
         self._samples: deque[tuple[float, int]] = deque(maxlen=REFRESH_PER_SECOND + 1)
+        self.waits: list[PaceWait] = []  # what the rate limits hold back now
 
     def __enter__(self) -> Display:
         if self._live is not None:
@@ -199,6 +227,10 @@ class Display:
             self.failed.append(row)
         self._finished(row, text)
 
+    def pacing(self, waits: Sequence[PaceWait]) -> None:
+        """What the rate limits hold back now, per model (empty: nothing)."""
+        self.waits = list(waits)
+
     def summary(self, *, started: int | None = None, stopped: str | None = None) -> str:
         """One line for stderr at the end: what became of every request, and the time.
 
@@ -245,6 +277,8 @@ class Display:
                 style="bold",
             ),
         )
+        for wait in self.waits:
+            progress.add_row(Text(""), Text(safe_text(wait_text(wait)), style="yellow"))
         return progress
 
 
@@ -268,8 +302,26 @@ class PlainDisplay(Display):
         self._out = out
         self.target = "stdout" if out is not stderr else "stderr"
         self._pending: dict[int, list[str]] = {}  # text since the last newline, per prompt
+        self._wait_seen: dict[tuple[str, str], float] = {}  # (model, limit): last seen
         if progress is not None:
             self._open_live(progress)
+
+    def pacing(self, waits: Sequence[PaceWait]) -> None:
+        """One line on stderr when a wait on a rate limit starts, not one per update: a model's
+        requests held by the same limit at every look (a paced run) are one wait, until the limit
+        has held nothing for :data:`WAIT_GAP` seconds. A live progress line on stderr shows
+        waits instead."""
+        super().pacing(waits)
+        if self._live is not None:
+            return
+        now = time.monotonic()
+        for wait in waits:
+            key = (wait.model, wait.reason)
+            seen = self._wait_seen.get(key)
+            self._wait_seen[key] = now
+            if seen is None or now - seen > WAIT_GAP:
+                self._stderr.write(f"-- {safe_text(wait_text(wait))}\n")
+                self._stderr.flush()
 
     def _emit(self, index: int, line: str) -> None:
         line = safe_text(line)

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 import trio
 
 from ._client import GroqClient
-from ._display import Display
+from ._display import Display, PaceWait
 from ._errors import AuthenticationError, ConfigurationError, GroqStreamError
 from ._fanout import FanoutEvent, open_fanout
 from ._inputs import Job, last_user_text
+from ._pacer import PaceState
 from ._params import ChatRequest
 from ._results import ResultLog, result_record
 
@@ -46,6 +47,8 @@ FAKE_TAIL = (
     " looks like.\nSet GROQ_API_KEY to ask the real Groq API instead.\n"
 )
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Seconds between looks at the client's pacing state, for the display.
+PACING_POLL = 0.1
 
 
 class _CountingLimiter:
@@ -77,6 +80,9 @@ class Run:
     fatal: GroqStreamError | None = None  # an error that dooms every request (a bad key)
     output_error: OSError | None = None  # the records or the display could not be written
     output_where = ""  # what could not be written: the results file, stdout or stderr
+    prompt_tokens: int = 0  # from the usage of the answers
+    completion_tokens: int = 0
+    pacing: dict[str, PaceState] = field(default_factory=dict)  # the client's, at the end
     _limiter: _CountingLimiter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +92,20 @@ class Run:
     def started(self) -> int:
         """Requests the fan-out started (finished, in flight, or cancelled in flight)."""
         return self._limiter.acquired
+
+    def totals(self) -> str:
+        """The summary's second line: requests sent (attempts, retries too), tokens used, 429s
+        received and time spent waiting on rate limits (summed over models)."""
+        states = self.pacing.values()
+        sent = sum(state.admitted for state in states)
+        limited = sum(state.rate_limited for state in states)
+        waited = sum(state.waited for state in states)
+        tokens = self.prompt_tokens + self.completion_tokens
+        return (
+            f"{sent} requests, {tokens} tokens ({self.prompt_tokens} prompt + "
+            f"{self.completion_tokens} completion), {limited} rate-limited (429), "
+            f"{waited:.1f}s waiting on rate limits"
+        )
 
     @property
     def broken_pipe(self) -> bool:
@@ -101,10 +121,31 @@ class Run:
                     if threading.current_thread() is threading.main_thread():
                         await nursery.start(self._watch_signals, nursery.cancel_scope)
                     nursery.start_soon(self._animate, nursery.cancel_scope)
+                    nursery.start_soon(self._watch_pacing, client, nursery.cancel_scope)
                     await self._fan_out(client, requests)
-                    nursery.cancel_scope.cancel()  # stop the animation and the signal watcher
+                    nursery.cancel_scope.cancel()  # stop the animation and the watchers
         except OSError as exc:  # the display's last frame, or its first
             self._output_failed(exc)
+        finally:
+            self.pacing = client.pacing
+
+    async def _watch_pacing(self, client: GroqClient, scope: trio.CancelScope) -> None:
+        """Tell the display what the rate limits hold back, about ten times a second."""
+        try:
+            while True:
+                now = trio.current_time()
+                self.display.pacing(
+                    [
+                        PaceWait(state.model, state.waiting_for, state.until - now, state.queued)
+                        for state in client.pacing.values()
+                        if state.waiting_for is not None and state.until is not None
+                    ]
+                )
+                await trio.sleep(PACING_POLL)
+        except OSError as exc:  # stderr, where plain output's wait lines go, went away
+            self.output_where = self.output_where or "stderr"
+            self._output_failed(exc)
+            scope.cancel()
 
     async def _fan_out(self, client: GroqClient, requests: Sequence[Mapping[str, Any]]) -> None:
         began = trio.current_time()
@@ -158,6 +199,10 @@ class Run:
                 self.output_where = "stdout" if self.log.to_stdout else self.log.path
                 raise
         completion = event.completion or (error.completion if error is not None else None)
+        usage = completion.usage if completion is not None else None
+        if usage is not None:
+            self.prompt_tokens += usage.prompt_tokens
+            self.completion_tokens += usage.completion_tokens
         self.display.finished(
             job.index,
             error=describe(error) if error else None,

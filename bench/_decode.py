@@ -33,9 +33,9 @@ Variant = Callable[[list[bytes]], Result]
 def _tgs(reads: list[bytes], *, accumulate: bool) -> Result:
     """What ``ChatStream``'s producer does per read (``_pump`` + ``_decode``).
 
-    ``SSEDecoder.feed``, then per event the ``[DONE]`` and event-type checks, ``CHUNK_DECODER``
-    and the two in-stream error checks; with ``accumulate``, also what ``ChatStream.receive``
-    adds per chunk: ``Accumulator.add``.
+    ``SSEDecoder.feed_payloads``, then per event the ``[DONE]`` and event-type checks,
+    ``CHUNK_DECODER`` and the two in-stream error checks; with ``accumulate``, also what
+    ``ChatStream.receive`` adds per chunk: ``Accumulator.add``.
     """
     decoder = SSEDecoder()
     decode = CHUNK_DECODER.decode
@@ -43,14 +43,22 @@ def _tgs(reads: list[bytes], *, accumulate: bool) -> Result:
     add = acc.add
     chunks = text = 0
     done = False
+    payload: bytes | str
     for data in reads:
-        for event in decoder.feed(data):
-            payload = event.data
-            if payload == "[DONE]":
-                done = True
-                break
-            if event.event != "message":
-                continue
+        for event in decoder.feed_payloads(data):
+            if type(event) is bytes:  # a plain data event's payload, as the pump gets it
+                payload = event
+                if payload == b"[DONE]":
+                    done = True
+                    break
+            else:
+                assert not isinstance(event, bytes)
+                payload = event.data
+                if payload == "[DONE]":
+                    done = True
+                    break
+                if event.event != "message":
+                    continue
             chunk = decode(payload)
             if chunk.error is not None:
                 raise AssertionError("unexpected in-stream error")
@@ -215,7 +223,7 @@ VARIANTS: dict[str, Variant] = {
 
 DESCRIPTIONS = {
     "floor": "split on b'\\n\\n' + typed msgspec decode (CHUNK_DECODER)",
-    "tgs": "trio_groqstream: SSEDecoder.feed + CHUNK_DECODER + checks",
+    "tgs": "trio_groqstream: SSEDecoder.feed_payloads + CHUNK_DECODER + checks",
     "tgs+acc": "trio_groqstream as above + Accumulator.add",
     "httpx-sse+json": "httpx-sse line/event decoders + json.loads",
     "sdk": "groq SDK: SSEDecoder.iter_bytes + json.loads + construct_type",

@@ -365,7 +365,7 @@ class Pump:
         decoder = SSEDecoder(max_event_size=self._settings.max_event_size)
         feed = decoder.feed_payloads
         decode = self._decode
-        now_fn = trio.current_time
+        now_fn = trio.lowlevel.current_clock().current_time  # one frame, not four
         metrics = self.metrics
         fold = self._fold
         sink = self._sink

@@ -37,7 +37,7 @@ from trio_groqstream.testing import (
 from trio_groqstream.testing._hostile import EMPTY_EVENT
 
 if sys.version_info < (3, 11):  # pragma: no cover
-    from exceptiongroup import BaseExceptionGroup, ExceptionGroup
+    from exceptiongroup import ExceptionGroup
 
 MODEL = "llama-3.3-70b-versatile"
 MESSAGES = [{"role": "user", "content": "hi"}]
@@ -503,5 +503,13 @@ async def test_a_fanout_over_a_list_keeps_its_results(
     assert fanout.text(2) == "You said: hi"
 
 
-def test_group_helpers_need_exceptiongroup() -> None:
-    assert issubclass(ExceptionGroup, BaseExceptionGroup)
+async def test_race_returns_at_the_winners_done_and_closes_the_losers(
+    loopback_clock: MockClock, client: tgs.GroqClient, fake: FakeGroq
+) -> None:
+    fake.push(held_open_reply("the winner"), stall_reply("a loser"))
+    start = trio.current_time()
+    index, completion = await tgs.race(client, [REQUEST, REQUEST])
+    assert index in (0, 1)  # whichever request the fake answered first
+    assert completion.text == "the winner"
+    assert trio.current_time() - start < DRAIN_TIMEOUT  # not held by the winner's open body
+    await assert_nothing_open(fake)  # the loser's connection and the winner's are both closed

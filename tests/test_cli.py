@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import types
 from collections.abc import Iterator
@@ -25,10 +24,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-import trio
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
+
+from _cli_support import fake_groq_elsewhere
 
 from trio_groqstream import _cli, _inputs, _results, _run
 from trio_groqstream._cli import FAKE_PAUSE_ENV, main
@@ -40,7 +40,7 @@ from trio_groqstream._display import (
     safe_text,
 )
 from trio_groqstream._errors import ConfigurationError
-from trio_groqstream.testing import FAKE_API_KEY, echo_text, open_fake_groq
+from trio_groqstream.testing import FAKE_API_KEY, echo_text
 
 PROMPTS = ["alpha", "beta", "gamma"]
 STATUS = re.compile(r"^\[(\d+)\] -- (done|failed)")
@@ -338,25 +338,8 @@ def test_live_display_lists_failures_after_the_frame(
 @pytest.fixture
 def groq_elsewhere() -> Iterator[str]:
     """A fake Groq with its own trio loop in a thread: the CLI's "real Groq" path talks to it."""
-    ready = threading.Event()
-    box: dict[str, Any] = {}
-
-    async def serve() -> None:
-        with trio.CancelScope() as scope:
-            async with open_fake_groq() as fake:
-                box.update(url=fake.base_url, scope=scope, token=trio.lowlevel.current_trio_token())
-                ready.set()
-                await trio.sleep_forever()
-
-    thread = threading.Thread(target=trio.run, args=(serve,))
-    thread.start()
-    try:
-        assert ready.wait(10)
-        yield box["url"]
-    finally:
-        if "token" in box:
-            trio.from_thread.run_sync(box["scope"].cancel, trio_token=box["token"])
-        thread.join(10)
+    with fake_groq_elsewhere() as url:
+        yield url
 
 
 def test_with_a_key_it_talks_to_groq_base_url(

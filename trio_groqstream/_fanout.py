@@ -690,18 +690,19 @@ async def race(
             nonlocal winner
             if winner is None:
                 winner = (index, completion)
-                _linger(cancel_scope)  # at [DONE]: the losers go now, not after our drain
-                for loser in losers:
-                    loser.cancel()
+                # At [DONE] the losers go now; the winner's own drain gets the short grace.
+                _linger(cancel_scope)
+                for other, other_scope in scopes.items():
+                    if other != index:
+                        other_scope.cancel()
 
-        with trio.CancelScope() as scope:
-            losers.append(scope)
+        with trio.CancelScope() as scopes[index]:
             try:
                 await _complete(client, body, settings, on_done=won)
             except GroqStreamError as exc:
                 errors.append(exc)
 
-    losers: list[trio.CancelScope] = []
+    scopes: dict[int, trio.CancelScope] = {}
     try:
         async with trio.open_nursery() as nursery:
             for index, body in enumerate(bodies):

@@ -411,6 +411,75 @@ async def test_gather_collect_policy_keeps_the_error_in_its_slot(
         assert result.text == echo_text(prompts[index])
 
 
+# --- deadlines: one watchdog for every stream of a fan-out --------------------------------------
+
+
+async def test_gather_times_out_only_the_stalled_request_at_its_own_deadline(
+    client: tgs.GroqClient, fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    fake.handler = by_prompt({"stuck": lambda: stall_reply("partial ")}, echo_slowly(0.5))
+    start = trio.current_time()
+    with trio.fail_after(100):
+        results = await tgs.gather(
+            client,
+            [request("one two three"), request("stuck"), request("four five")],
+            on_error="collect",
+            idle_timeout=5,
+        )
+    elapsed = trio.current_time() - start
+    stuck = results[1]
+    assert isinstance(stuck, tgs.IdleTimeout)
+    assert stuck.completion is not None and stuck.completion.text == "partial "
+    assert [r.text for r in (results[0], results[2]) if isinstance(r, tgs.ChatCompletion)] == [
+        echo_text("one two three"),
+        echo_text("four five"),
+    ]
+    assert 5 <= elapsed < 6  # the stall's own idle period, not the slow siblings' pace
+    stats = await settle(fake)
+    assert stats.closed_by_client == 1
+    await close_and_check(client, fake)
+
+
+async def test_fanout_first_chunk_deadlines_start_with_each_request(
+    client: tgs.GroqClient, fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    """Requests started later (one slot) get their own first-chunk deadline, not the first's."""
+    fake.handler = lambda _recorded: headers_never_reply()
+    times: dict[int, float] = {}
+    start = trio.current_time()
+    with trio.fail_after(100):
+        async with tgs.open_fanout(
+            client,
+            [request(f"p{i}") for i in range(3)],
+            max_concurrency=1,
+            on_error="collect",
+            first_chunk_timeout=3,
+        ) as fanout:
+            async for event in fanout:
+                assert isinstance(event.error, tgs.FirstChunkTimeout)
+                times[event.index] = trio.current_time() - start
+    assert sorted(times) == [0, 1, 2]
+    for index, elapsed in times.items():
+        assert 3 * (index + 1) <= elapsed < 3 * (index + 1) + 0.5
+    stats = await settle(fake)
+    assert stats.closed_by_client == 3
+    await close_and_check(client, fake)
+
+
+async def test_gather_returns_without_waiting_out_any_deadline(
+    client: tgs.GroqClient, fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    """The shared watchdog stops with the last request: nothing sleeps until a deadline."""
+    start = trio.current_time()
+    with trio.fail_after(100):
+        results = await tgs.gather(
+            client, [request(f"p{i}") for i in range(4)], idle_timeout=30, first_chunk_timeout=60
+        )
+    assert [r.text for r in results] == [echo_text(f"p{i}") for i in range(4)]
+    assert trio.current_time() - start < 1
+    await close_and_check(client, fake)
+
+
 # --- stream_to_channel -------------------------------------------------------------------------
 
 

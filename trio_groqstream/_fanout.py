@@ -50,6 +50,7 @@ from ._params import (
 )
 from ._pump import DRAIN_GRACE, Batch, Pump, StreamMetrics, reraise
 from ._stream import MAX_BATCH, encode_body, prepare
+from ._watchdog import Watchdog
 from ._wire import ChatCompletion, ChatCompletionChunk
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -204,6 +205,9 @@ class _Launcher:
     its ``finished`` callback as soon as its outcome is known (at ``[DONE]``, before the drain of
     the body's end): that gives back its concurrency slot at once, and once the iterable is
     exhausted and every started request has finished, ``on_all_done`` runs.
+
+    Its workers share one :class:`Watchdog` for their deadlines, run beside them in the same
+    nursery: a request's end then costs no task of its own to wind down.
     """
 
     def __init__(
@@ -224,6 +228,7 @@ class _Launcher:
         self._on_all_done = on_all_done
         self._running = 0
         self._exhausted = False
+        self.watchdog = Watchdog()
         #: Exceptions raised by the caller's side (a bad request, the request iterator itself).
         self.own_error: BaseException | None = None
 
@@ -233,6 +238,7 @@ class _Launcher:
         *,
         start: Callable[[trio.Nursery, int, bytes, object], None] | None = None,
     ) -> None:
+        nursery.start_soon(self.watchdog.run)
         try:
             await _launch(
                 self._client,
@@ -247,7 +253,11 @@ class _Launcher:
             raise
         self._exhausted = True
         if not self._running:
-            self._on_all_done()
+            self._all_done()
+
+    def _all_done(self) -> None:
+        self.watchdog.close()  # no attempt is left to watch
+        self._on_all_done()
 
     def _start(self, nursery: trio.Nursery, index: int, body: bytes, token: object) -> None:
         self._running += 1
@@ -263,7 +273,7 @@ class _Launcher:
                 self._limiter.release_on_behalf_of(token)
                 self._running -= 1
                 if self._exhausted and not self._running:
-                    self._on_all_done()
+                    self._all_done()
 
         try:
             await self._worker(index, body, finished)
@@ -449,7 +459,7 @@ async def open_fanout(
             )
             finished()
 
-        pump = Pump(client, body, settings, sink, on_done=done)
+        pump = Pump(client, body, settings, sink, on_done=done, watchdog=launcher.watchdog)
         try:
             await pump.run()
         except GroqStreamError as exc:
@@ -557,21 +567,26 @@ async def _complete(
     settings: StreamSettings,
     *,
     on_done: Callable[[ChatCompletion], None] | None = None,
+    watchdog: Watchdog | None = None,
 ) -> ChatCompletion:
     """Run one request to its end with no channel and no second task: chunks fold straight into
     the completion. ``on_done`` hears of it at ``[DONE]``, before the body's short drain."""
     acc = Accumulator()
+    completion: ChatCompletion | None = None
 
     async def done() -> None:
+        nonlocal completion
+        completion = acc.snapshot()
         if on_done is not None:
-            on_done(acc.snapshot())
+            on_done(completion)
 
     try:
-        await Pump(client, body, settings, fold=acc.add, on_done=done).run()
+        await Pump(client, body, settings, fold=acc.add, on_done=done, watchdog=watchdog).run()
     except GroqStreamError as exc:
         _attach_partial(exc, acc)
         raise
-    return acc.snapshot()
+    assert completion is not None  # run() returns only once [DONE] has arrived
+    return completion
 
 
 @overload
@@ -639,7 +654,7 @@ async def gather(
             finished()
 
         try:
-            await _complete(client, body, settings, on_done=done)
+            await _complete(client, body, settings, on_done=done, watchdog=launcher.watchdog)
         except GroqStreamError as exc:
             if on_error == "raise":
                 raise

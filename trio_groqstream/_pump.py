@@ -9,10 +9,12 @@ to a *sink*: an async callable chosen by whoever runs the pump.
 * ``gather`` folds batches straight into a completion: no channel and no second task at all.
 * ``open_fanout`` tags batches and puts them on the fan-out's merged channel: one hop, not two.
 
-Deadlines are kept by a watchdog task beside the reader instead of by moving a cancel scope's
-deadline on every event: moving a deadline costs a few microseconds (more than decoding a chunk),
-while noting the time of the last event in an attribute costs almost nothing. The watchdog wakes
-only when a deadline could have passed, re-checks, and cancels the attempt if it has.
+The first-chunk and idle deadlines are kept by a :class:`~._watchdog.Watchdog` instead of by
+moving a cancel scope's deadline on every event: moving a deadline costs a few microseconds (more
+than decoding a chunk), while noting the time of the last event in an attribute costs almost
+nothing. The watchdog looks only when a deadline could have passed (:meth:`Pump.check`) and
+cancels the attempt if it has. A fan-out shares one watchdog between all its pumps; a pump given
+none runs its own.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from ._ratelimit import RateLimits
 from ._redact import scrub_chain
 from ._retry import backoff, is_retryable
 from ._sse import ServerSentEvent, SSEDecoder
+from ._watchdog import Watchdog
 from ._wire import CHUNK_DECODER, ERROR_ENVELOPE_DECODER, ChatCompletionChunk, ErrorObject
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -172,6 +175,8 @@ class Pump:
         on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, outside
             every deadline and before the short drain of the body's end: the moment to tell the
             consumer it is over (and to give back a concurrency slot).
+        watchdog: keeps the first-chunk and idle deadlines; one running in a nursery of the
+            caller's, shared by many pumps. Without one, :meth:`run` runs its own.
 
     :meth:`run` raises the typed error that ended the stream (with ``attempts`` and
     ``retry_waits`` set); whatever the sink raises passes through unchanged. Once ``[DONE]`` has
@@ -188,6 +193,7 @@ class Pump:
         *,
         fold: Callable[[ChatCompletionChunk], None] | None = None,
         on_done: Callable[[], Awaitable[None]] = _nothing,
+        watchdog: Watchdog | None = None,
     ) -> None:
         self._client = client
         self._body = body
@@ -202,6 +208,8 @@ class Pump:
         self._first_deadline = math.inf
         self._waiting_on_sink = False
         self._timed_out: APITimeoutError | None = None
+        self._watchdog = watchdog
+        self._attempt_scope = trio.CancelScope()
         self._to_drain: tuple[httpx.Response, AsyncIterator[bytes]] | None = None
         self._total = trio.CancelScope()  # the total deadline's scope, once running
         self.started = False
@@ -219,6 +227,21 @@ class Pump:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Stream to the end. ``task_status.started()`` is called once the first response's
         headers are in (so ``nursery.start`` raises HTTP errors itself)."""
+        if self._watchdog is not None:
+            await self._run(task_status)
+            return
+        self._watchdog = watchdog = Watchdog()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watchdog.run)
+                try:
+                    await self._run(task_status)
+                finally:
+                    watchdog.close()
+        except BaseExceptionGroup as group:
+            raise_single(group)
+
+    async def _run(self, task_status: trio.TaskStatus[None]) -> None:
         settings = self._settings
         metrics = self.metrics
         try:
@@ -293,16 +316,24 @@ class Pump:
             ticket.used(usage.prompt_tokens, usage.completion_tokens)
 
     async def _attempt(self, task_status: trio.TaskStatus[None]) -> None:
-        """One request, watched by a watchdog task (see :meth:`_watchdog`)."""
+        """One request, watched by the watchdog (see :meth:`check`)."""
         settings = self._settings
         self._events_before = self.metrics.events
         self._timed_out = None
         self.metrics.last_event_at = None
         first = settings.first_chunk_timeout
-        self._first_deadline = trio.current_time() + first if first is not None else math.inf
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._watchdog, nursery.cancel_scope)
+        idle = settings.idle_timeout
+        now = trio.current_time()
+        self._first_deadline = now + first if first is not None else math.inf
+        watchdog = self._watchdog
+        assert watchdog is not None
+        with trio.CancelScope() as self._attempt_scope:
+            # Before the headers only the first-chunk deadline runs; but they start the idle
+            # clock, and that is never earlier than now + idle.
+            watchdog.watch(
+                self, min(self._first_deadline, now + idle if idle is not None else math.inf)
+            )
+            try:
                 try:
                     response = await self._client._open_response(
                         self._body, connect_timeout=settings.connect_timeout
@@ -329,35 +360,35 @@ class Pump:
                         self._to_drain = (response, iterator)
                     else:
                         await close_response(response, iterator)
-                nursery.cancel_scope.cancel()  # the watchdog's work is done
-        except BaseExceptionGroup as group:
-            raise_single(group)
+            finally:
+                watchdog.unwatch(self)
         if not self.done and self._timed_out is not None:
             raise self._timed_out
 
-    async def _watchdog(self, attempt: trio.CancelScope) -> None:
-        """Cancel the attempt once ``first_chunk_timeout`` passes without an event, or
-        ``idle_timeout`` passes after the last sign of life (the headers, then each event),
-        whichever comes first. Time spent waiting for the sink does not count as idle."""
+    def check(self, now: float) -> float:
+        """For the watchdog: cancel the attempt once ``first_chunk_timeout`` passes without an
+        event, or ``idle_timeout`` passes after the last sign of life (the headers, then each
+        event), whichever comes first; else say when to look again. Time spent waiting for the
+        sink does not count as idle."""
+        if self.done:
+            return math.inf
         idle = self._settings.idle_timeout
         metrics = self.metrics
-        while not self.done:
-            now = trio.current_time()
-            first = self._first_deadline if metrics.events == self._events_before else math.inf
-            quiet = math.inf
-            if idle is not None and metrics.last_event_at is not None:
-                quiet = now + idle if self._waiting_on_sink else metrics.last_event_at + idle
-            deadline = min(first, quiet)
-            if now >= deadline:
-                if deadline == first and quiet > first:
-                    self._timed_out = FirstChunkTimeout(self._settings.first_chunk_timeout or 0.0)
-                else:
-                    self._timed_out = IdleTimeout(idle or 0.0)
-                attempt.cancel()
-                return
-            # Deadlines only move later, except when the headers arrive and start the idle
-            # clock: so never sleep longer than one idle period before looking again.
-            await trio.sleep_until(min(deadline, now + idle) if idle is not None else deadline)
+        first = self._first_deadline if metrics.events == self._events_before else math.inf
+        quiet = math.inf
+        if idle is not None and metrics.last_event_at is not None:
+            quiet = now + idle if self._waiting_on_sink else metrics.last_event_at + idle
+        deadline = min(first, quiet)
+        if now >= deadline:
+            if deadline == first and quiet > first:
+                self._timed_out = FirstChunkTimeout(self._settings.first_chunk_timeout or 0.0)
+            else:
+                self._timed_out = IdleTimeout(idle or 0.0)
+            self._attempt_scope.cancel()
+            return math.inf
+        # Deadlines only move later, except when the headers arrive and start the idle clock:
+        # so never wait longer than one idle period before looking again.
+        return min(deadline, now + idle) if idle is not None else deadline
 
     async def _pump(self, iterator: AsyncIterator[bytes]) -> bool:
         """Read, decode and hand over until ``[DONE]``, an error, or EOF. Returns whether the

@@ -429,7 +429,8 @@ async def test_gather_times_out_only_the_stalled_request_at_its_own_deadline(
     elapsed = trio.current_time() - start
     stuck = results[1]
     assert isinstance(stuck, tgs.IdleTimeout)
-    assert stuck.completion is not None and stuck.completion.text == "partial "
+    assert stuck.completion is not None
+    assert stuck.completion.text == "partial "
     assert [r.text for r in (results[0], results[2]) if isinstance(r, tgs.ChatCompletion)] == [
         echo_text("one two three"),
         echo_text("four five"),

@@ -1,4 +1,4 @@
-"""The shared watchdog on its own: when it looks, waking early for an earlier deadline, forgetting."""
+"""The shared watchdog alone: when it looks, waking early for an earlier deadline, forgetting."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import math
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 from trio_groqstream._watchdog import Watchdog
@@ -92,7 +93,7 @@ async def test_close_ends_it_at_once_even_while_it_sleeps() -> None:
             nursery.start_soon(dog.run)
             dog.watch(Item(), math.inf)
             dog.watch(Item(), trio.current_time() + 3600)
-            await trio.sleep(0)
+            await trio.lowlevel.checkpoint()
             dog.close()
     with pytest.raises(RuntimeError, match="closed"):
         dog.watch(Item(), 1.0)

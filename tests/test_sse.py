@@ -601,6 +601,70 @@ def test_bytewise_equals_whole(raw: bytes) -> None:
     assert run(raw[i : i + 1] for i in range(len(raw))) == run([raw])
 
 
+def run_payloads(chunks: Iterable[bytes]) -> Outcome:
+    """Like :func:`run` through ``feed_payloads``: a raw payload counts as a message event whose
+    data is the payload decoded (its id is not carried: the pump never reads it)."""
+    decoder = SSEDecoder()
+    events: list[Ev] = []
+    for chunk in chunks:
+        for item in decoder.feed_payloads(chunk):
+            if isinstance(item, bytes):
+                events.append(("message", item.decode("utf-8", "replace"), None, None))
+            else:
+                events.append(as_ev(item))
+    assert decoder.end() == []
+    unterminated = decoder.unterminated
+    return Outcome(
+        events,
+        as_ev(unterminated) if unterminated is not None else None,
+        decoder.last_event_id,
+        decoder.reconnection_time,
+    )
+
+
+def without_ids(outcome: Outcome) -> Outcome:
+    """The events as ``run_payloads`` can compare them: a plain message event's id dropped."""
+    return outcome._replace(
+        events=[
+            (event, data, None, None)
+            if event == "message" and retry is None
+            else (event, data, id_, retry)
+            for event, data, id_, retry in outcome.events
+        ]
+    )
+
+
+@_SETTINGS
+@given(raw=st.one_of(event_streams(), _soup), data=st.data())
+def test_feed_payloads_agrees_with_feed_whatever_the_reads(raw: bytes, data: st.DataObject) -> None:
+    # Cuts right after blank lines give reads of whole events (the fast path); others do not.
+    ends = [i + 2 for i in range(len(raw)) if raw[i : i + 2] == b"\n\n"]
+    points = data.draw(
+        st.lists(st.sampled_from(ends) if ends else st.just(0), max_size=8)
+        | st.lists(st.integers(0, len(raw)), max_size=8),
+        label="split points",
+    )
+    chunks = split_at(raw, points)
+    got = run_payloads(chunks)
+    assert without_ids(got) == without_ids(run(chunks))
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [
+        [b"data: a\n\n", b"data: b\n\n\n", b"data: c\n\n"],  # a read ending in three LFs
+        [b"data: a\n\n\n\ndata: b\n\n"],  # a blank line between events
+        [b"data: a\n\ndata: b\n", b"\n"],  # the second event ends in the next read
+        [b"data: a\ndata: b\n\n"],  # two data lines: one event "a\nb"
+        [b"event: x\ndata: a\n\ndata: b\n\n"],  # a named event, then a plain one
+        [b"data: a\r\n\r\n", b"data: b\n\n"],  # CRLF, then LF
+        [b"", b"data: a\n\n", b""],  # empty reads
+    ],
+)
+def test_feed_payloads_edge_reads(reads: list[bytes]) -> None:
+    assert without_ids(run_payloads(reads)) == without_ids(run(reads))
+
+
 # --- real recordings -----------------------------------------------------------------------------
 
 

@@ -47,6 +47,7 @@ from ._params import (
     clean_api_key,
     unknown_client_option,
 )
+from ._pool import linearize
 from ._ratelimit import RateLimits, parse_retry_after
 from ._redact import redact, register_secret, scrub_chain, unregister_secret
 from ._retry import backoff, is_retryable
@@ -169,7 +170,8 @@ class GroqClient(trio.abc.AsyncResource):
         max_completion_size: cap on the (decoded) body of one stream, in bytes: far above any
             real answer, it stops a server that streams without end before memory runs out.
         max_keepalive_connections: idle connections the owned pool keeps. Few is fast: httpcore's
-            pool bookkeeping grows with the idle connections it holds.
+            pool bookkeeping grows with the idle connections it holds (linearly in the pool this
+            client owns, where httpcore 1.0's own grows quadratically: see ``_pool.py``).
         allow_insecure_http: permit sending the key over plain ``http://`` to a non-loopback host.
         limits: the rate limits you know (a :class:`Limits` for every model, or a mapping of
             model name to :class:`Limits`): fan-outs are then paced at those rates instead of
@@ -248,12 +250,15 @@ class GroqClient(trio.abc.AsyncResource):
         self.settings = StreamSettings(**options)  # type: ignore[arg-type]
         self._key = _Secret(key)  # last: nothing below can fail and leave it registered
         self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=max_keepalive_connections
-            ),
-            timeout=httpx.Timeout(None),
-        )
+        if http_client is None:
+            http_client = httpx.AsyncClient(
+                limits=httpx.Limits(
+                    max_connections=None, max_keepalive_connections=max_keepalive_connections
+                ),
+                timeout=httpx.Timeout(None),
+            )
+            linearize(http_client)  # a fan-out's streams end together: see _pool.py
+        self._http = http_client
         self._closed = False
         #: The rate limits stated by the latest response, or ``None`` before any.
         self.rate_limits: RateLimits | None = None

@@ -97,3 +97,45 @@ async def test_close_ends_it_at_once_even_while_it_sleeps() -> None:
             dog.close()
     with pytest.raises(RuntimeError, match="closed"):
         dog.watch(Item(), 1.0)
+
+
+class Eager:
+    """Asks to be looked at again at once (``now``), ``times`` times: an idle timeout so short
+    that ``now + idle == now`` in floating point does exactly that."""
+
+    def __init__(self, times: int) -> None:
+        self.left = times
+        self.ticks_seen: list[int] = []
+        self.ticks = 0
+
+    def check(self, now: float) -> float:
+        self.ticks_seen.append(self.ticks)
+        self.left -= 1
+        return now if self.left > 0 else math.inf
+
+
+async def test_an_item_due_again_at_once_lets_other_tasks_run_between_looks() -> None:
+    # Looking again in the same pass would spin without a checkpoint: nothing else runs, not
+    # even the socket that would bring the headers, and no fail_after can stop it.
+    dog = Watchdog()
+    item = Eager(20)
+
+    async def ticker() -> None:
+        while True:
+            item.ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticker)
+            nursery.start_soon(dog.run)
+            dog.watch(item, trio.current_time())
+            while item.left > 0:
+                await trio.lowlevel.checkpoint()
+            dog.close()
+            nursery.cancel_scope.cancel()
+    seen = item.ticks_seen
+    assert len(seen) == 20
+    # One look per scheduling round, so the ticker ran between every other look (trio shuffles
+    # the order inside a round, so two looks in a row may see the same count).
+    assert all(later > earlier for earlier, later in zip(seen[:-2], seen[2:], strict=True))

@@ -73,8 +73,13 @@ class Watchdog:
         live = self._live
         while not self._closed:
             now = trio.current_time()
+            # Take what is due first, then look: an item that asks to be looked at again at once
+            # (``now + idle == now`` for a tiny idle timeout) waits for the next pass, after a
+            # checkpoint, instead of spinning here where nothing else (its socket) can run.
+            due = []
             while heap and heap[0][0] <= now:
-                _, seq, item = heapq.heappop(heap)
+                due.append(heapq.heappop(heap))
+            for _, seq, item in due:
                 if live.get(item) != seq:
                     continue  # stale
                 again = item.check(now)

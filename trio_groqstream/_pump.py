@@ -491,16 +491,11 @@ class Pump:
                     continue  # a named event that is not ours (e.g. "ping"): not a chunk
             try:
                 chunk = decode(data)
-            except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
-                return batch, StreamProtocolError(
-                    f"a chunk does not match chat.completion.chunk ({exc})", data=data
-                )
-            except msgspec.DecodeError as exc:
-                return batch, StreamProtocolError(f"a chunk is not valid JSON ({exc})", data=data)
-            except RecursionError:
-                return batch, StreamProtocolError(
-                    "a chunk nests its JSON too deeply to decode", data=data
-                )
+            except (msgspec.DecodeError, RecursionError):
+                retried = self._undecodable(data)
+                if isinstance(retried, StreamProtocolError):
+                    return batch, retried
+                chunk = retried
             if chunk.error is not None:
                 return batch, self._api_error(chunk.error)
             x_groq = chunk.x_groq
@@ -509,6 +504,23 @@ class Pump:
                 return batch, StreamAPIError(x_groq.error, request_id=x_groq.id or self.request_id)
             batch.append(chunk)
         return batch, None
+
+    def _undecodable(self, data: bytes | str) -> ChatCompletionChunk | StreamProtocolError:
+        """A payload msgspec refused, looked at again. The SSE rules decode an event's data as
+        UTF-8 with replacement (``feed`` does); a raw payload (``feed_payloads``'s fast path) is
+        bytes, which msgspec refuses when they are not UTF-8: so the outcome would depend on
+        where the reads fall. Replace as the rules do and try again; else say what is wrong."""
+        text = data.decode("utf-8", "replace") if type(data) is bytes else data
+        try:
+            return CHUNK_DECODER.decode(text)
+        except msgspec.ValidationError as exc:  # a subclass of DecodeError: first
+            return StreamProtocolError(
+                f"a chunk does not match chat.completion.chunk ({exc})", data=data
+            )
+        except msgspec.DecodeError as exc:
+            return StreamProtocolError(f"a chunk is not valid JSON ({exc})", data=data)
+        except RecursionError:
+            return StreamProtocolError("a chunk nests its JSON too deeply to decode", data=data)
 
     def _event_error(self, data: str) -> StreamAPIError:
         try:

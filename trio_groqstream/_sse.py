@@ -161,18 +161,20 @@ class SSEDecoder:
         the event object and the text it would hold are never made. Other events, and every
         event of a read that is not whole, come out as :class:`ServerSentEvent`.
         """
-        if self._clean and _CR not in data:
+        # Whole events only (the read ends with a blank line): checked before the split, so a
+        # read cut mid-event (coalesced reads at speed, or a trickle) is not split for nothing.
+        if self._clean and data.endswith(b"\n\n") and _CR not in data:
             pieces = data.split(b"\n\n")
-            if not pieces.pop():  # the read ends with a blank line: whole events only
-                out: list[ServerSentEvent | bytes] = []
-                for piece in pieces:
-                    if piece.startswith(b"data: ") and _LF not in piece:
-                        out.append(piece[6:])
-                        continue
-                    for line in piece.split(b"\n"):
-                        self._process_line(line, out)
-                    self._dispatch(out)
-                return out
+            pieces.pop()  # the empty tail after the last blank line: no copy of data[:-2]
+            out: list[ServerSentEvent | bytes] = []
+            for piece in pieces:
+                if piece.startswith(b"data: ") and _LF not in piece:
+                    out.append(piece[6:])
+                    continue
+                for line in piece.split(b"\n"):
+                    self._process_line(line, out)
+                self._dispatch(out)
+            return out
         return list(self.feed(data))
 
     def _events_lf_only(self, pieces: list[bytes]) -> list[ServerSentEvent]:

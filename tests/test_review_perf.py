@@ -4,6 +4,7 @@ paths) found in an adversarial review, one test each; each failed on the code as
 from __future__ import annotations
 
 import dataclasses
+import gc
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
@@ -12,6 +13,7 @@ import trio
 import trio.testing
 
 import trio_groqstream as tgs
+from trio_groqstream._pump import Pump
 from trio_groqstream.testing import (
     FAKE_API_KEY,
     FakeGroq,
@@ -205,3 +207,29 @@ async def test_leaving_a_fanout_while_a_request_waits_to_retry_returns_at_once(
     assert trio.current_time() - start < 1
     await settle(fake)
     assert len(fake.requests) == 2  # the retry never went out
+
+
+def pumps_alive() -> int:
+    gc.collect()
+    return sum(isinstance(obj, Pump) for obj in gc.get_objects())
+
+
+async def test_a_fanout_over_an_iterator_keeps_no_finished_pump(
+    client: tgs.GroqClient, fake: FakeGroq
+) -> None:
+    # Each finished request left its pump (and through its sink, its whole accumulated text) in
+    # the shared watchdog's heap until a compaction: up to 64 + 2 x max_concurrency of them.
+    before = pumps_alive()
+    seen = 0
+    counts: list[int] = []
+    with trio.fail_after(60):
+        async with tgs.open_fanout(
+            client, (request(f"p{i}") for i in range(100)), max_concurrency=2
+        ) as fanout:
+            async for event in fanout:
+                if event.kind == "completion":
+                    seen += 1
+                    if seen % 20 == 0:
+                        counts.append(pumps_alive() - before)
+    assert seen == 100
+    assert max(counts) <= 4  # the requests running, and at most as many still draining

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 
 import pytest
 import trio
@@ -139,3 +141,18 @@ async def test_an_item_due_again_at_once_lets_other_tasks_run_between_looks() ->
     # One look per scheduling round, so the ticker ran between every other look (trio shuffles
     # the order inside a round, so two looks in a row may see the same count).
     assert all(later > earlier for earlier, later in zip(seen[:-2], seen[2:], strict=True))
+
+
+async def test_an_unwatched_item_is_not_kept_alive_by_its_stale_entry() -> None:
+    # A stream unwatches itself when it ends; its entry stays in the heap until its time comes
+    # (or a compaction). That entry must not keep the stream (its pump, its accumulated
+    # completion) alive: a fan-out over an iterator keeps nothing per finished request.
+    dog = Watchdog()
+    item = Item()
+    ref = weakref.ref(item)
+    dog.watch(item, trio.current_time() + 3600)
+    dog.unwatch(item)
+    del item
+    gc.collect()
+    assert ref() is None
+    dog.close()

@@ -32,13 +32,16 @@ class Watchdog:
     Run :meth:`run` in a nursery for as long as items may be watched; :meth:`close` ends it.
     """
 
-    __slots__ = ("_closed", "_heap", "_live", "_seq", "_sleep")
+    __slots__ = ("_closed", "_heap", "_items", "_live", "_seq", "_sleep")
 
     def __init__(self) -> None:
-        # (when to look, sequence number, item): an entry whose number is no longer the item's
-        # in _live is stale (the item was unwatched or looked at again) and is skipped.
-        self._heap: list[tuple[float, int, Watched]] = []
-        self._live: dict[Watched, int] = {}
+        # (when to look, sequence number): an entry whose number no longer names an item in
+        # _items is stale (the item was unwatched or looked at again) and is skipped. Entries
+        # hold numbers, not items: a stale one must not keep a finished stream alive until its
+        # time comes (its pump holds the whole completion through its sink).
+        self._heap: list[tuple[float, int]] = []
+        self._live: dict[Watched, int] = {}  # item -> the number of its current entry
+        self._items: dict[int, Watched] = {}  # and back
         self._seq = itertools.count()
         self._sleep: trio.CancelScope | None = None
         self._closed = False
@@ -47,12 +50,13 @@ class Watchdog:
         """Look at ``item`` at ``at`` (``math.inf``: never, until it is watched again)."""
         if self._closed:
             raise RuntimeError("this watchdog was closed; nothing it watches would time out")
+        self.unwatch(item)
         if at == math.inf:
-            self._live.pop(item, None)
             return
         seq = next(self._seq)
         self._live[item] = seq
-        heapq.heappush(self._heap, (at, seq, item))
+        self._items[seq] = item
+        heapq.heappush(self._heap, (at, seq))
         sleep = self._sleep
         if sleep is not None and at < sleep.deadline:
             sleep.deadline = at
@@ -60,7 +64,9 @@ class Watchdog:
             self._compact()
 
     def unwatch(self, item: Watched) -> None:
-        self._live.pop(item, None)
+        seq = self._live.pop(item, None)
+        if seq is not None:
+            del self._items[seq]
 
     def close(self) -> None:
         """Stop :meth:`run` (once nothing can need watching any more)."""
@@ -71,6 +77,7 @@ class Watchdog:
     async def run(self) -> None:
         heap = self._heap
         live = self._live
+        items = self._items
         while not self._closed:
             now = trio.current_time()
             # Take what is due first, then look: an item that asks to be looked at again at once
@@ -78,9 +85,10 @@ class Watchdog:
             # checkpoint, instead of spinning here where nothing else (its socket) can run.
             due = []
             while heap and heap[0][0] <= now:
-                due.append(heapq.heappop(heap))
-            for _, seq, item in due:
-                if live.get(item) != seq:
+                due.append(heapq.heappop(heap)[1])
+            for seq in due:
+                item = items.pop(seq, None)
+                if item is None:
                     continue  # stale
                 again = item.check(now)
                 if again == math.inf:
@@ -88,13 +96,14 @@ class Watchdog:
                 else:
                     seq = next(self._seq)
                     live[item] = seq
-                    heapq.heappush(heap, (again, seq, item))
+                    items[seq] = item
+                    heapq.heappush(heap, (again, seq))
             with trio.CancelScope(deadline=heap[0][0] if heap else math.inf) as self._sleep:
                 await trio.sleep_forever()
             self._sleep = None
 
     def _compact(self) -> None:
         """Drop stale entries: unwatched items leave theirs behind until their time comes."""
-        live = self._live
-        self._heap[:] = [entry for entry in self._heap if live.get(entry[2]) == entry[1]]
+        items = self._items
+        self._heap[:] = [entry for entry in self._heap if entry[1] in items]
         heapq.heapify(self._heap)

@@ -233,3 +233,27 @@ async def test_a_fanout_over_an_iterator_keeps_no_finished_pump(
                         counts.append(pumps_alive() - before)
     assert seen == 100
     assert max(counts) <= 4  # the requests running, and at most as many still draining
+
+
+async def test_a_consumer_raising_mid_fanout_ends_it_at_once_whatever_the_siblings_wait_for(
+    retrying: tgs.GroqClient, fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    fake.handler = handler(
+        {
+            "flaky": [lambda: http_error_reply(503, retry_after=60), lambda: text_reply("late")],
+            "stuck": [lambda: stall_reply("partial ")],
+            "silent": [headers_never_reply],
+            "quick": [lambda: text_reply("quick")],
+        }
+    )
+    start = trio.current_time()
+    with trio.fail_after(300), pytest.raises(ValueError, match="consumer"):
+        async with tgs.open_fanout(
+            retrying, [request(p) for p in ("flaky", "stuck", "silent", "quick")], idle_timeout=50
+        ) as fanout:
+            async for event in fanout:
+                if event.kind == "completion":
+                    raise ValueError("the consumer gave up")
+    assert trio.current_time() - start < 1
+    await settle(fake)
+    assert fake.stats().closed_by_client == 2  # the stalled and the silent one

@@ -4,10 +4,12 @@ against the fake's stateful limits."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import sys
 from collections.abc import Mapping
+from functools import partial
 from typing import Any, cast
 
 import msgspec
@@ -533,6 +535,28 @@ async def test_before_any_headers_only_a_few_go_out_blind(
     assert len(tickets) == 20
 
 
+async def test_a_first_answer_stating_no_limits_releases_the_others_at_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    pacer = Pacer()
+    tickets: list[Ticket] = []
+
+    async def one() -> None:
+        tickets.append(await admit(pacer))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(20):
+            nursery.start_soon(one)
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(tickets) == 8
+        tickets[3].observe(tgs.RateLimits())  # not the first request's answer: still held
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(tickets) == 8
+        tickets[0].observe(tgs.RateLimits())  # its headers came, and they state no limits
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(tickets) == 20  # not held until that stream ends
+
+
 async def test_wait_for_room(autojump_clock: trio.testing.MockClock) -> None:
     pacer = Pacer()
     assert await pacer.wait_for_room() == 0.0
@@ -561,6 +585,32 @@ def requests_(count: int, **fields: Any) -> list[tgs.ChatRequest]:
         )
         for i in range(count)
     ]
+
+
+async def test_a_server_stating_no_limits_gets_a_whole_fan_out_at_once(
+    loopback_clock: trio.testing.MockClock,
+) -> None:
+    """No x-ratelimit headers (a proxy, another OpenAI-compatible server): the first answer's
+    headers release the requests held back, without waiting for that stream to end."""
+
+    def bare(_recorded: object) -> Reply:
+        reply = text_reply("one two three four", pause=10.0)
+        headers = tuple(h for h in reply.headers if not h[0].startswith("x-ratelimit"))
+        return dataclasses.replace(reply, headers=headers)
+
+    async with (
+        open_fake_groq() as fake,
+        tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0) as client,
+    ):
+        fake.handler = bare
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(tgs.gather, client, requests_(20), max_concurrency=20))
+            with trio.fail_after(100):
+                await fake.wait_requests(20)
+            assert trio.current_time() - start < 10  # before the first answer's second part
+            assert fake.stats().responses_completed == 0
+        assert client.pacing[MODEL].rate_limited == 0
 
 
 async def test_a_paced_gather_avoids_the_429s_an_unpaced_one_collects(

@@ -152,37 +152,33 @@ async def test_an_unknown_httpcore_release_is_left_alone(monkeypatch: pytest.Mon
 # --- over loopback: the same connections as httpcore's pool keeps -----------------------------
 
 
-async def connection_stats(fake: FakeGroq, linear: bool) -> tuple[int, int, int]:
+async def connections_opened(fake: FakeGroq, *, linear: bool, keepalive: int) -> list[int]:
+    """Connections the server saw opened by: one request after another, then two waves of 8."""
     http = httpx.AsyncClient(
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=3),
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=keepalive),
         timeout=httpx.Timeout(None),
     )
     if linear:
         assert linearize(http)
-    before = fake.stats()
+    client = tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, http_client=http)
+    requests: list[tgs.ChatRequest] = [
+        {"model": MODEL, "messages": [{"role": "user", "content": f"p{i}"}]} for i in range(8)
+    ]
+    opened = []
     async with http:
-        client = tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, http_client=http)
-        requests: list[tgs.ChatRequest] = [
-            {"model": MODEL, "messages": [{"role": "user", "content": f"p{i}"}]} for i in range(8)
-        ]
-        for _ in range(2):  # two waves: the second reuses what the first left idle
-            results = await tgs.gather(client, requests, max_concurrency=8, pace=False)
-            assert [r.text for r in results] == [echo_text(f"p{i}") for i in range(8)]
-        with trio.fail_after(10):
-            await fake.wait_idle()
-        open_after = fake.stats().connections_open
-        for r in await tgs.gather(client, requests[:1], pace=False):
-            assert r.text == echo_text("p0")
-    after = fake.stats()
-    return (after.connections_opened - before.connections_opened, open_after, after.requests)
-
-
-async def test_keeps_and_reuses_the_same_connections_as_httpcore(fake: FakeGroq) -> None:
-    stock = await connection_stats(fake, linear=False)
+        for wave in ([requests[0]],) * 3 + (requests, requests):
+            before = fake.stats().connections_opened
+            results = await tgs.gather(client, wave, max_concurrency=8, pace=False)
+            assert [r.text for r in results] == [echo_text(f"p{i}") for i in range(len(wave))]
+            with trio.fail_after(10):
+                await fake.wait_idle()
+            opened.append(fake.stats().connections_opened - before)
     with trio.fail_after(10):
         await fake.wait_closed()
-    linear = await connection_stats(fake, linear=True)
-    assert linear[0] == stock[0]
-    assert linear[1] == stock[1]
-    assert 0 < linear[1] < 8  # some kept alive, some closed (by httpcore's own rule)
-    assert linear[2] - stock[2] == 17
+    return opened
+
+
+@pytest.mark.parametrize("linear", [True, False])
+async def test_connections_are_reused_as_with_httpcore(fake: FakeGroq, linear: bool) -> None:
+    # One connection for the sequential requests, 7 more for the first wave, none for the second.
+    assert await connections_opened(fake, linear=linear, keepalive=100) == [1, 0, 0, 7, 0]

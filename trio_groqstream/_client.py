@@ -325,8 +325,8 @@ class GroqClient(trio.abc.AsyncResource):
         )
         if limits.present:
             self.rate_limits = limits
-            if ticket is not None:
-                ticket.observe(limits)
+        if ticket is not None:
+            ticket.observe(limits)  # even none: that is news to the pacer too
         return limits
 
     async def wait_for_rate_limits(self, model: str | None = None) -> float:

@@ -265,8 +265,8 @@ class _ModelPace:
         self.obs: RateLimits | None = None
         self.obs_seq = -1
         # The first PROBE_BURST requests of a model go out before anything is known; the others
-        # wait for what the first headers say (or for the first attempt's end, if it has none)
-        # instead of bursting blind into unknown limits.
+        # wait for what the first headers say (or for the first attempt's end, if it never got
+        # any) instead of bursting blind into unknown limits.
         self.probe: int | None = None
         self.probed = limits is not None
         self.blocked_until = -math.inf
@@ -414,7 +414,14 @@ class _ModelPace:
     # -- feedback
 
     def observe(self, seq: int, limits: RateLimits) -> None:
-        if not limits.present or seq < self.obs_seq:
+        if not limits.present:
+            # The first answer states no limits (a server that sends none): holding the others
+            # until it ends would teach nothing more, and would serialise a live fan-out.
+            if seq == self.probe and not self.probed:
+                self.probed = True
+                self._wake()
+            return
+        if seq < self.obs_seq:
             return
         self.obs = limits
         self.obs_seq = seq

@@ -227,21 +227,9 @@ class Pump:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Stream to the end. ``task_status.started()`` is called once the first response's
         headers are in (so ``nursery.start`` raises HTTP errors itself)."""
-        if self._watchdog is not None:
-            await self._run(task_status)
+        if self._watchdog is None:
+            await self._run_watched(task_status)
             return
-        self._watchdog = watchdog = Watchdog()
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(watchdog.run)
-                try:
-                    await self._run(task_status)
-                finally:
-                    watchdog.close()
-        except BaseExceptionGroup as group:
-            raise_single(group)
-
-    async def _run(self, task_status: trio.TaskStatus[None]) -> None:
         settings = self._settings
         metrics = self.metrics
         try:
@@ -267,6 +255,20 @@ class Pump:
             if self._to_drain is not None:
                 await close_response(*self._to_drain)
                 self._to_drain = None
+
+    async def _run_watched(self, task_status: trio.TaskStatus[None]) -> None:
+        """:meth:`run` with a watchdog of its own beside it, for a pump that shares none (kept
+        apart so that a fan-out's pumps, which share one, resume through one frame less)."""
+        self._watchdog = watchdog = Watchdog()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(watchdog.run)
+                try:
+                    await self.run(task_status=task_status)
+                finally:
+                    watchdog.close()
+        except BaseExceptionGroup as group:
+            raise_single(group)
 
     async def _run_attempts(self, task_status: trio.TaskStatus[None]) -> None:
         settings = self._settings

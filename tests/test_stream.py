@@ -7,6 +7,7 @@ import os
 import random
 from typing import Any
 
+import httpx
 import pytest
 import trio
 import trio.testing
@@ -255,7 +256,9 @@ async def test_dropped_connection_is_a_connection_error(
     assert not isinstance(info.value, tgs.APITimeoutError)
     assert info.value.completion is not None
     assert info.value.completion.text == "half of it"
-    assert info.value.__cause__ is not None  # the httpx error, chained, never raised bare
+    cause = info.value.__cause__
+    assert isinstance(cause, httpx.RequestError)  # the httpx error, chained, never raised bare
+    assert cause.request.url.path == "/openai/v1/chat/completions"  # as aiter_raw would set it
 
 
 async def test_malformed_json_is_a_protocol_error_with_the_bytes(

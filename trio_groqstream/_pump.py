@@ -29,7 +29,7 @@ import httpx
 import msgspec
 import trio
 
-from ._client import GroqClient, StreamSettings, close_response
+from ._client import GroqClient, StreamSettings, close_response, raw_reads
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -211,6 +211,7 @@ class Pump:
         self._watchdog = watchdog
         self._attempt_scope = trio.CancelScope()
         self._to_drain: tuple[httpx.Response, AsyncIterator[bytes]] | None = None
+        self._sent: httpx.Request | None = None
         self._total = trio.CancelScope()  # the total deadline's scope, once running
         self.started = False
         self.done = False
@@ -344,9 +345,11 @@ class Pump:
                     raise
                 except Exception as exc:  # a custom transport's own failure: still ours to type
                     raise self._transport_failed(exc) from exc
-                iterator = response.aiter_raw()  # inflated here, boundedly: see _inflate.py
+                iterator: AsyncIterator[bytes] | None = None
                 keep = False
                 try:
+                    iterator = raw_reads(response)  # inflated here, boundedly: see _inflate.py
+                    self._sent = response.request
                     self.metrics.last_event_at = trio.current_time()  # headers: a sign of life
                     self.headers = {k.lower(): v for k, v in response.headers.items()}
                     self.request_id = self.headers.get("x-request-id")
@@ -359,6 +362,7 @@ class Pump:
                     keep = await self._pump(source)
                 finally:
                     if keep:  # complete, but the body has not ended: drained after on_done
+                        assert iterator is not None
                         self._to_drain = (response, iterator)
                     else:
                         await close_response(response, iterator)
@@ -545,6 +549,11 @@ class Pump:
 
     def _broken(self, exc: httpx.HTTPError) -> GroqStreamError:
         scrub_chain(exc)  # tracebacks print the chained original
+        if isinstance(exc, httpx.RequestError) and self._sent is not None:
+            try:
+                exc.request  # noqa: B018  (set by httpx's aiter_raw, which raw_reads skips)
+            except RuntimeError:
+                exc.request = self._sent
         if isinstance(exc, httpx.DecodingError):
             return StreamProtocolError(f"the response body could not be decoded ({exc})")
         return APIConnectionError(

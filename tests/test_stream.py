@@ -402,7 +402,7 @@ async def test_hundreds_of_abandoned_streams_leave_nothing_open(fake: FakeGroq) 
         await fake.wait_closed()
     stats = fake.stats()
     assert stats.connections_open == 0
-    assert 150 < stats.requests <= 201  # some rounds were cancelled before sending
+    assert 150 * SOAK < stats.requests <= 200 * SOAK + 1  # some rounds were cancelled first
     assert max(http_kept) <= 32 + 1
 
 

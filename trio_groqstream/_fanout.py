@@ -439,17 +439,26 @@ async def open_fanout(
         add = acc.add
         pump: Pump
 
-        async def sink(batch: Batch) -> bool:
+        unsent: _Batch = []  # tagged by take_now, which found no room for them
+
+        def take_now(batch: Batch) -> bool:
+            """The hot path: fold, tag and queue with no await when there is room."""
+            nonlocal unsent
             for chunk in batch:
                 add(chunk)
             events = [FanoutEvent(index=index, chunk=chunk) for chunk in batch]
             try:
-                if offer(events):  # the hot path: room at once, no await
-                    return False
+                if offer(events):
+                    return True
             except trio.BrokenResourceError:
-                await trio.lowlevel.checkpoint()  # the consumer left and cancelled us: show that
-                raise
-            await _put(queue, events)
+                pass  # the consumer left: sink shows it
+            unsent = events
+            return False
+
+        async def sink(batch: Batch) -> bool:
+            nonlocal unsent
+            events, unsent = unsent, []
+            await _put(queue, events)  # waits for room; shows a consumer that left
             return True
 
         async def done() -> None:
@@ -459,7 +468,15 @@ async def open_fanout(
             )
             finished()
 
-        pump = Pump(client, body, settings, sink, on_done=done, watchdog=launcher.watchdog)
+        pump = Pump(
+            client,
+            body,
+            settings,
+            sink,
+            offer=take_now,
+            on_done=done,
+            watchdog=launcher.watchdog,
+        )
         try:
             await pump.run()
         except GroqStreamError as exc:

@@ -172,6 +172,9 @@ class Pump:
             stop the pump.
         fold: instead of a sink, a plain function given each chunk, in order, that never
             blocks (``gather`` folds straight into a completion): no await per read at all.
+        offer: tried before the sink with each batch: takes it now and returns ``True``, or
+            returns ``False`` and the sink is awaited with it. When there is room (the usual
+            case) a read then costs no coroutine of the sink's.
         on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, outside
             every deadline and before the short drain of the body's end: the moment to tell the
             consumer it is over (and to give back a concurrency slot).
@@ -192,6 +195,7 @@ class Pump:
         sink: Sink = _nowhere,
         *,
         fold: Callable[[ChatCompletionChunk], None] | None = None,
+        offer: Callable[[Batch], bool] | None = None,
         on_done: Callable[[], Awaitable[None]] = _nothing,
         watchdog: Watchdog | None = None,
     ) -> None:
@@ -200,6 +204,7 @@ class Pump:
         self._settings = settings
         self._sink = sink
         self._fold = fold
+        self._offer = offer
         self._on_done = on_done
         self._retries_left = settings.max_retries
         self._delivered = False
@@ -405,6 +410,7 @@ class Pump:
         now_fn = trio.lowlevel.current_clock().current_time  # one frame, not four
         metrics = self.metrics
         fold = self._fold
+        offer = self._offer
         sink = self._sink
         body_left = self._settings.max_completion_size
         while True:
@@ -449,6 +455,8 @@ class Pump:
                 elif fold is not None:
                     for chunk in batch:
                         fold(chunk)
+                elif offer is not None and offer(batch):
+                    pass  # taken, no await
                 else:
                     self._waiting_on_sink = True  # the idle clock stops while the sink waits
                     if await sink(batch):  # it waited: that time was not the server's
@@ -597,6 +605,8 @@ class Pump:
         if self._fold is not None:
             for chunk in batch:
                 self._fold(chunk)
+            return
+        if self._offer is not None and self._offer(batch):
             return
         self._waiting_on_sink = True
         if await self._sink(batch):

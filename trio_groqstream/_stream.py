@@ -89,7 +89,9 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
         send, receive = trio.open_memory_channel[Batch](buffer)
         queue = Coalescer(send, max_batch=MAX_BATCH)
         super().__init__(receive, queue)
-        self._pump = Pump(client, body, settings, self._sink, on_done=self._on_done)
+        self._pump = Pump(
+            client, body, settings, self._sink, offer=self._offer, on_done=self._on_done
+        )
         self._acc = Accumulator()
         self._error: GroqStreamError | None = None
         self._producer_scope = trio.CancelScope()
@@ -186,12 +188,16 @@ class ChatStream(BatchedReceiveChannel[ChatCompletionChunk]):
         finally:
             self._queue.close()
 
-    async def _sink(self, batch: Batch) -> bool:
-        queue = self._queue
+    def _offer(self, batch: Batch) -> bool:
+        """The hot path: room at once, no await (else the sink waits, or says who left)."""
         try:
-            if queue.offer(batch):  # the hot path: room at once, no await
-                return False
-            await queue.put(batch)
+            return self._queue.offer(batch)
+        except trio.BrokenResourceError:
+            return False
+
+    async def _sink(self, batch: Batch) -> bool:
+        try:
+            await self._queue.put(batch)
         except trio.BrokenResourceError:
             raise _ConsumerGone from None
         return True

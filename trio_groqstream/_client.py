@@ -600,6 +600,11 @@ def raw_reads(response: httpx.Response) -> AsyncIterator[bytes]:
     it does is done here or elsewhere: the response is marked consumed here, it is closed by
     :func:`close_response` on every path, and a read error gets its request in the pump.
     """
+    if response.is_stream_consumed or response.is_closed:
+        # Read or closed already (a borrowed client's response hook that reads the body): the
+        # transport's stream would be read again, on a connection maybe back in the pool and
+        # carrying another response. aiter_raw refuses that: StreamConsumed / StreamClosed.
+        return response.aiter_raw()
     stream = response.stream
     assert isinstance(stream, httpx.AsyncByteStream)  # httpx.AsyncClient.send checked it
     response.is_stream_consumed = True  # as aiter_raw marks it: a second read is refused

@@ -1,0 +1,242 @@
+"""An adversarial review of two hot-path changes: the pump reading the transport's stream
+straight (``raw_reads``) and the offer tried before the sink (``Pump(offer=...)``)."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import trio
+import trio.lowlevel
+
+import trio_groqstream as tgs
+from trio_groqstream.testing import (
+    FAKE_API_KEY,
+    FakeGroq,
+    MockGroq,
+    Pause,
+    Reply,
+    drop_reply,
+    held_open_reply,
+    text_reply,
+)
+
+MODEL = "llama-3.3-70b-versatile"
+MESSAGES = [{"role": "user", "content": "hi"}]
+WORDS = [f"w{i} " for i in range(40)]
+
+
+def paused(reply: Reply, seconds: float = 1.0) -> Reply:
+    """``reply`` with a pause before every part: the reader waits at each one."""
+    body: list[Any] = []
+    for part in reply.body:
+        body += [Pause(seconds), part]
+    return Reply(status=reply.status, headers=reply.headers, body=tuple(body))
+
+
+def gzipped(reply: Reply) -> Reply:
+    """``reply``'s body as one gzip member, cut into small writes."""
+    raw = b"".join(part for part in reply.body if isinstance(part, bytes))
+    packed = gzip.compress(raw)
+    parts = tuple(packed[i : i + 7] for i in range(0, len(packed), 7))
+    return Reply(headers=(*reply.headers, ("content-encoding", "gzip")), body=parts)
+
+
+async def read_all(client: tgs.GroqClient) -> str:
+    async with tgs.open_stream(client, model=MODEL, messages=MESSAGES) as stream:
+        async for _ in stream:
+            pass
+        return stream.completion.text or ""
+
+
+# --- raw_reads ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+async def test_sequential_streams_share_one_connection(fake: FakeGroq, encoding: str) -> None:
+    reply = text_reply("".join(WORDS), pieces=WORDS)
+    fake.push(*[gzipped(reply) if encoding == "gzip" else reply] * 3)
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        with trio.fail_after(10):
+            for _ in range(3):
+                assert await read_all(client) == "".join(WORDS)
+    stats = fake.stats()
+    assert stats.requests == 3
+    assert stats.connections_opened == 1  # each body's end was read: the connection went back
+
+
+async def test_a_body_held_open_after_done_is_closed_and_the_next_stream_still_works(
+    fake: FakeGroq,
+) -> None:
+    fake.push(held_open_reply("first answer"), text_reply("second answer"))
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        with trio.fail_after(20):
+            assert await read_all(client) == "first answer"
+            assert await read_all(client) == "second answer"
+            await fake.wait_idle()
+    assert fake.stats().active_responses == 0
+
+
+async def test_every_cancel_point_closes_the_body() -> None:
+    # A mock transport, so the clock is trio's alone: cancel the whole stream after each
+    # of the reply's pauses in turn, and every body handed out must be closed.
+    words = WORDS[:6]
+    mock = MockGroq()
+    for deadline in [k + 0.5 for k in range(len(words) + 4)]:
+        mock.push(paused(text_reply("".join(words), pieces=words)))
+        async with tgs.GroqClient(
+            api_key=FAKE_API_KEY, http_client=httpx.AsyncClient(transport=mock.transport)
+        ) as client:
+            with trio.move_on_after(deadline):
+                await read_all(client)
+        assert mock.open_streams == 0, deadline
+
+
+class _BreaksAfterOne(httpx.AsyncByteStream):
+    """One event, then a read error raised bare, as a custom transport may raise it."""
+
+    def __init__(self, first: bytes) -> None:
+        self._first: bytes | None = first
+        self.closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        raise httpx.ReadError("the custom transport lost the connection")
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_bare_read_error_from_a_custom_transport_gets_its_request() -> None:
+    reply = text_reply("half", pieces=["half"], done=False)
+    streams: list[_BreaksAfterOne] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        streams.append(_BreaksAfterOne(reply.body[0]))  # type: ignore[arg-type]
+        return httpx.Response(200, headers=reply.headers, stream=streams[-1])
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, http_client=http, max_retries=0) as client:
+        with pytest.raises(tgs.APIConnectionError) as info:
+            await read_all(client)
+    cause = info.value.__cause__
+    assert isinstance(cause, httpx.ReadError)
+    assert cause.request.url.path == "/openai/v1/chat/completions"
+    assert len(streams) == 1
+    assert streams[0].closed
+    await http.aclose()
+
+
+async def test_a_response_hook_that_read_the_body_is_a_typed_error(fake: FakeGroq) -> None:
+    # A borrowed client whose response hook reads every body: nothing is left to stream.
+    # aiter_raw refused it (StreamConsumed); reading the transport's stream again hung on the
+    # connection, by then back in the pool (or read the next response on it).
+    async def read_it(response: httpx.Response) -> None:
+        await response.aread()
+
+    fake.push(text_reply("an answer"))
+    http = httpx.AsyncClient(event_hooks={"response": [read_it]})
+    async with tgs.GroqClient(
+        api_key=FAKE_API_KEY, base_url=fake.base_url, http_client=http, max_retries=0
+    ) as client:
+        with trio.fail_after(10), pytest.raises(tgs.APIConnectionError) as info:
+            await read_all(client)
+    assert isinstance(info.value.__cause__, httpx.StreamConsumed)
+    await http.aclose()
+
+
+# --- offer ----------------------------------------------------------------------------------
+
+
+async def test_a_dropped_role_chunk_retry_delivers_the_role_once(fake: FakeGroq) -> None:
+    fake.push(drop_reply(""), text_reply("after the retry"))
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=2) as c:
+        with trio.fail_after(10):
+            async with tgs.open_stream(c, model=MODEL, messages=MESSAGES, buffer=1) as stream:
+                chunks = [chunk async for chunk in stream]
+    roles = [ch.choices[0].delta.role for ch in chunks if ch.choices and ch.choices[0].delta.role]
+    assert roles == ["assistant"]
+    assert stream.completion.text == "after the retry"
+    assert stream.metrics.attempts == 2
+
+
+@pytest.mark.parametrize("mode", ["async-for", "receive_batch", "two-receivers"])
+async def test_a_full_fanout_loses_duplicates_and_reorders_nothing(
+    fake: FakeGroq, mode: str
+) -> None:
+    n = 6
+    texts = {"".join(f"r{i}w{j} " for j in range(30)) for i in range(n)}
+    for text in sorted(texts):
+        fake.push(text_reply(text, pieces=[f"{w} " for w in text.split()]))
+    requests: list[Any] = [{"model": MODEL, "messages": MESSAGES} for _ in range(n)]
+    seen: dict[int, list[str]] = {i: [] for i in range(n)}
+    done: dict[int, str] = {}
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        with trio.fail_after(20):
+            async with tgs.open_fanout(client, requests, buffer=1, max_concurrency=n) as fan:
+
+                def note(event: tgs.FanoutEvent) -> None:
+                    if event.chunk is not None and event.chunk.choices:
+                        seen[event.index].append(event.chunk.choices[0].delta.content or "")
+                    if event.completion is not None:
+                        done[event.index] = event.completion.text or ""
+
+                async def slow_receiver() -> None:
+                    async for event in fan:
+                        note(event)
+                        await (
+                            trio.lowlevel.checkpoint()
+                        )  # slower than the producers: the channel fills
+
+                if mode == "async-for":
+                    await slow_receiver()
+                elif mode == "receive_batch":
+                    while True:
+                        try:
+                            events = await fan.receive_batch()
+                        except trio.EndOfChannel:
+                            break
+                        for event in events:
+                            note(event)
+                        await trio.lowlevel.checkpoint()
+                else:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(slow_receiver)
+                        nursery.start_soon(slow_receiver)
+    assert sorted(done) == list(range(n))
+    for i in range(n):
+        assert "".join(seen[i]) == done[i]  # every chunk once, in order, and in the completion
+    assert set(done.values()) == texts  # each reply whole, once
+
+
+async def test_leaving_a_full_fanout_raises_nothing(fake: FakeGroq) -> None:
+    n = 4
+    for _ in range(n):
+        fake.push(text_reply("".join(WORDS), pieces=WORDS))
+    requests: list[Any] = [{"model": MODEL, "messages": MESSAGES} for _ in range(n)]
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        with trio.fail_after(10):
+            async with tgs.open_fanout(client, requests, buffer=1) as fan:
+                got = await fan.receive()
+                assert got.index in range(n)
+            await fake.wait_idle()
+    assert fake.stats().active_responses == 0
+
+
+async def test_leaving_a_full_stream_raises_nothing(fake: FakeGroq) -> None:
+    words = [f"w{i} " for i in range(400)]  # more than the channel holds (1 batch of 64)
+    fake.push(text_reply("".join(words), pieces=words))
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        with trio.fail_after(10):
+            async with tgs.open_stream(client, model=MODEL, messages=MESSAGES, buffer=1) as s:
+                await s.receive()
+                with trio.move_on_after(0.05):  # not synchronisation: lets the channel fill
+                    await trio.sleep_forever()
+            assert s._pump.done is False  # left while the producer waited on the sink
+            await fake.wait_idle()
+    assert fake.stats().active_responses == 0

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import trio
 import trio.lowlevel
+import trio.testing
 
 import trio_groqstream as tgs
 from trio_groqstream.testing import (
@@ -80,19 +81,24 @@ async def test_a_body_held_open_after_done_is_closed_and_the_next_stream_still_w
     assert fake.stats().active_responses == 0
 
 
-async def test_every_cancel_point_closes_the_body() -> None:
+async def test_every_cancel_point_closes_the_body(autojump_clock: trio.testing.MockClock) -> None:
     # A mock transport, so the clock is trio's alone: cancel the whole stream after each
     # of the reply's pauses in turn, and every body handed out must be closed.
     words = WORDS[:6]
+    reply = paused(text_reply("".join(words), pieces=words))
+    pauses = sum(isinstance(part, Pause) for part in reply.body)
     mock = MockGroq()
-    for deadline in [k + 0.5 for k in range(len(words) + 4)]:
-        mock.push(paused(text_reply("".join(words), pieces=words)))
+    texts: list[str] = []
+    for deadline in [k + 0.5 for k in range(pauses + 2)]:
+        mock.push(reply)
         async with tgs.GroqClient(
             api_key=FAKE_API_KEY, http_client=httpx.AsyncClient(transport=mock.transport)
         ) as client:
             with trio.move_on_after(deadline):
-                await read_all(client)
+                texts.append(await read_all(client))
         assert mock.open_streams == 0, deadline
+    assert texts == ["".join(words)] * 2  # the last two deadlines came after the end
+    assert mock.closed_by_client == pauses  # each of the others cut its body short
 
 
 class _BreaksAfterOne(httpx.AsyncByteStream):

@@ -38,6 +38,7 @@ class LiveConfig:
     tolerance: float  # the search stops when its bounds are this close (relative)
     variants: tuple[str, ...]
     child_timeout: float
+    bare_headers: bool = False  # the server sends no x-ratelimit-* headers
 
 
 FULL = LiveConfig(
@@ -79,10 +80,12 @@ def cpus() -> tuple[int | None, int | None]:
 class PacedServer:
     """The paced server's process, pinned; its CPU time read from /proc."""
 
-    def __init__(self, cpu: int | None, sizes: list[int]) -> None:
+    def __init__(self, cpu: int | None, sizes: list[int], *, bare_headers: bool = False) -> None:
         cmd = [sys.executable, "-m", "bench._paced_server", "--lifetime", "3600"]
         if cpu is not None:
             cmd += ["--cpu", str(cpu)]
+        if bare_headers:
+            cmd.append("--bare-headers")
         cmd += ["--prebuild", *map(str, sizes)]
         self.process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
@@ -163,7 +166,7 @@ def run_live(cfg: LiveConfig) -> dict[str, Any]:
     """Every search of the run, and its summary."""
     server_cpu, client_cpu = cpus()
     sizes = sorted({max(2, round(cfg.seconds * rate)) for rate in cfg.rates})
-    server = PacedServer(server_cpu, sizes)
+    server = PacedServer(server_cpu, sizes, bare_headers=cfg.bare_headers)
     searches: list[dict[str, Any]] = []
     hints: dict[tuple[str, int], int] = {}
     errors: list[str] = []
@@ -282,7 +285,12 @@ def render(live: dict[str, Any]) -> str:
         "trial it kept up with (connection setup included), which other load on the machine moves "
         "less than the stream counts; floor/this is its inverse ratio, comparable to x floor. "
         "Disturbed trials: failed while the client waited for its CPU more than "
-        f"{_live.DISTURBED:.0%} of the time (other load on its core), and were run again.",
+        f"{_live.DISTURBED:.0%} of the time (other load on its core), and were run again."
+        + (
+            " The server sent no x-ratelimit-* headers (--bare-headers)."
+            if cfg.get("bare_headers")
+            else ""
+        ),
         "",
     ]
     for rate, rows in live["summary"].items():
@@ -342,8 +350,15 @@ def main(argv: list[str] | None = None) -> int:
         f"it with a piece of the library patched, KEY one of {', '.join(_live.ABLATIONS)}",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument(
+        "--bare-headers",
+        action="store_true",
+        help="the paced server sends no x-ratelimit-* headers (a proxy, another compatible server)",
+    )
     args = parser.parse_args(argv)
     cfg = QUICK if args.quick else FULL
+    if args.bare_headers:
+        cfg = LiveConfig(**{**cfg.__dict__, "bare_headers": True})
     if args.repeats:
         cfg = LiveConfig(**{**cfg.__dict__, "repeats": args.repeats})
     if args.variants:

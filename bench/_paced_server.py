@@ -45,6 +45,11 @@ _CREATED = b'"created":1770770839,'
 _END = b"0\r\n\r\n"
 
 
+#: ``--bare-headers``: answer without Groq's ``x-ratelimit-*`` headers, as a proxy or another
+#: OpenAI-compatible server would (clients that pace by those headers must not stall on it).
+BARE_HEADERS = False
+
+
 class _Template:
     """One completion, cut around its ``created`` value so each event is stamped on write."""
 
@@ -54,6 +59,9 @@ class _Template:
         stream = make_stream(chunks)
         response = http_response(stream)
         self.head = response[: response.index(b"\r\n\r\n") + 4]
+        if BARE_HEADERS:
+            lines = self.head.split(b"\r\n")
+            self.head = b"\r\n".join(x for x in lines if not x.startswith(b"x-ratelimit-"))
         self.parts: list[tuple[int, bytes, bytes]] = []
         for event in stream.events[:-1]:
             before, sep, after = event.partition(_CREATED)
@@ -186,7 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tick", type=float, default=0.001, help="seconds between writes")
     parser.add_argument("--cpu", type=int, help="pin this process to this CPU (Linux)")
     parser.add_argument("--prebuild", type=int, nargs="*", default=[], help="sizes to build now")
+    parser.add_argument(
+        "--bare-headers", action="store_true", help="no x-ratelimit-* headers in the answers"
+    )
     args = parser.parse_args(argv)
+    global BARE_HEADERS
+    BARE_HEADERS = args.bare_headers
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
     for chunks in args.prebuild:

@@ -83,3 +83,40 @@ async def test_break_closes_the_mock_stream(mock: MockGroq, mock_client: tgs.Gro
     await trio.lowlevel.checkpoint()
     assert mock.open_streams == 0
     assert mock.closed_by_client == 1
+
+
+class _ByteArrays(httpx.AsyncByteStream):
+    """A custom transport's body that yields bytearrays (httpx allows any bytes-like chunk)."""
+
+    def __init__(self, reads: list[bytes]) -> None:
+        self._reads = reads
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for read in self._reads:
+            yield bytearray(read)  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("size", [None, 7])
+async def test_a_transport_yielding_bytearrays_streams_as_usual(size: int | None) -> None:
+    body = (
+        b'data: {"id":"a","choices":[{"index":0,"delta":{"role":"assistant"}}]}\n\n'
+        b'data: {"id":"a","choices":[{"index":0,"delta":{"content":"Hel\xff"}}]}\n\n'
+        b'data: {"id":"a","choices":[{"index":0,"delta":{"content":"lo"},'
+        b'"finish_reason":"stop"}]}\n\n'
+        b"data: [DONE]\n\n"
+    )
+    events = [part + b"\n\n" for part in body.split(b"\n\n") if part]
+    reads = events if size is None else [body[i : i + size] for i in range(0, len(body), size)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"content-type": "text/event-stream"}
+        return httpx.Response(200, headers=headers, stream=_ByteArrays(reads))
+
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http,
+        tgs.GroqClient(api_key="k", base_url="https://api.example", http_client=http) as client,
+        tgs.open_stream(client, model="m", messages=[{"role": "user", "content": "x"}]) as stream,
+    ):
+        texts = [chunk.choices[0].delta.content async for chunk in stream if chunk.choices]
+    assert "".join(t for t in texts if t) == "Hel\ufffdlo"  # the same whether reads are whole
+    assert stream.completion.text == "Hel\ufffdlo"

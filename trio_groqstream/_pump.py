@@ -23,7 +23,7 @@ import contextlib
 import math
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import httpx
 import msgspec
@@ -490,12 +490,7 @@ class Pump:
         decode = CHUNK_DECODER.decode
         data: bytes | str
         for event in events:
-            if type(event) is bytes:  # a plain message event's payload (the usual case)
-                data = event
-                if data == b"[DONE]":
-                    return batch, _DONE
-            else:
-                assert isinstance(event, ServerSentEvent)
+            if type(event) is ServerSentEvent:
                 data = event.data
                 if data == "[DONE]":
                     return batch, _DONE
@@ -503,6 +498,12 @@ class Pump:
                     if event.event == "error":
                         return batch, self._event_error(data)
                     continue  # a named event that is not ours (e.g. "ping"): not a chunk
+            else:
+                # A plain message event's payload (the usual case): bytes, or a bytearray from
+                # a custom transport that yields those (msgspec reads either).
+                data = cast("bytes", event)
+                if data == b"[DONE]":
+                    return batch, _DONE
             try:
                 chunk = decode(data)
             except (msgspec.DecodeError, RecursionError):
@@ -524,7 +525,7 @@ class Pump:
         UTF-8 with replacement (``feed`` does); a raw payload (``feed_payloads``'s fast path) is
         bytes, which msgspec refuses when they are not UTF-8: so the outcome would depend on
         where the reads fall. Replace as the rules do and try again; else say what is wrong."""
-        text = data.decode("utf-8", "replace") if type(data) is bytes else data
+        text = data if isinstance(data, str) else bytes(data).decode("utf-8", "replace")
         try:
             return CHUNK_DECODER.decode(text)
         except msgspec.ValidationError as exc:  # a subclass of DecodeError: first

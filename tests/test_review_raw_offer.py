@@ -22,6 +22,7 @@ from trio_groqstream.testing import (
     Reply,
     drop_reply,
     held_open_reply,
+    sse_event,
     text_reply,
 )
 
@@ -246,3 +247,38 @@ async def test_leaving_a_full_stream_raises_nothing(fake: FakeGroq) -> None:
             assert s._pump.done is False  # left while the producer waited on the sink
             await fake.wait_idle()
     assert fake.stats().active_responses == 0
+
+
+async def test_role_chunks_held_until_done_reach_a_full_fanout_once(fake: FakeGroq) -> None:
+    # Only a role chunk, then [DONE]: the pump holds the role chunk (retries remain) and
+    # delivers it from _finish, through the offer or, the channel being full, the sink.
+    n = 8
+    role_only = text_reply("x")
+    reply = Reply(headers=role_only.headers, body=(role_only.body[0], sse_event("[DONE]")))
+    fake.push(*[reply] * n)
+    requests: list[Any] = [{"model": MODEL, "messages": MESSAGES} for _ in range(n)]
+    chunks: dict[int, int] = dict.fromkeys(range(n), 0)
+    roles: dict[int, str | None] = {}
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=2) as c:
+        with trio.fail_after(10):
+            async with tgs.open_fanout(c, requests, buffer=1, max_concurrency=n) as fan:
+                async for event in fan:
+                    if event.chunk is not None:
+                        chunks[event.index] += 1
+                    if event.completion is not None:
+                        roles[event.index] = event.completion.choices[0].message.role
+                    await trio.lowlevel.checkpoint()
+    assert chunks == dict.fromkeys(range(n), 1)
+    assert roles == dict.fromkeys(range(n), "assistant")
+
+
+async def test_a_borrowed_client_reuses_its_connection(fake: FakeGroq) -> None:
+    fake.push(*[text_reply("".join(WORDS), pieces=WORDS)] * 3)
+    async with (
+        httpx.AsyncClient() as http,
+        tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, http_client=http) as client,
+    ):
+        with trio.fail_after(10):
+            for _ in range(3):
+                assert await read_all(client) == "".join(WORDS)
+    assert fake.stats().connections_opened == 1

@@ -139,22 +139,42 @@ async def test_a_bare_read_error_from_a_custom_transport_gets_its_request() -> N
     await http.aclose()
 
 
-async def test_a_response_hook_that_read_the_body_is_a_typed_error(fake: FakeGroq) -> None:
-    # A borrowed client whose response hook reads every body: nothing is left to stream.
-    # aiter_raw refused it (StreamConsumed); reading the transport's stream again hung on the
-    # connection, by then back in the pool (or read the next response on it).
-    async def read_it(response: httpx.Response) -> None:
-        await response.aread()
+async def _read_it(response: httpx.Response) -> None:
+    await response.aread()
 
-    fake.push(text_reply("an answer"))
-    http = httpx.AsyncClient(event_hooks={"response": [read_it]})
+
+async def _close_it(response: httpx.Response) -> None:
+    await response.aclose()
+
+
+@pytest.mark.parametrize(
+    ("hook", "refusal"),
+    [(_read_it, httpx.StreamConsumed), (_close_it, httpx.StreamClosed)],
+    ids=["reads", "closes"],
+)
+@pytest.mark.parametrize("transport", ["loopback", "mock"])
+async def test_a_response_hook_that_took_the_body_is_a_typed_error(
+    fake: FakeGroq, hook: Any, refusal: type[Exception], transport: str
+) -> None:
+    # A borrowed client whose response hook reads (or closes) every body: nothing is left to
+    # stream. aiter_raw refused that; reading the transport's stream again hung on a loopback
+    # connection by then back in the pool (or would read the next response on it), and passed
+    # for a server's truncated stream on a mock transport.
+    reply = text_reply("an answer")
+    mock = MockGroq(replies=[reply])
+    fake.push(reply)
+    http = httpx.AsyncClient(
+        event_hooks={"response": [hook]},
+        transport=mock.transport if transport == "mock" else None,
+    )
     async with tgs.GroqClient(
         api_key=FAKE_API_KEY, base_url=fake.base_url, http_client=http, max_retries=0
     ) as client:
         with trio.fail_after(10), pytest.raises(tgs.APIConnectionError) as info:
             await read_all(client)
-    assert isinstance(info.value.__cause__, httpx.StreamConsumed)
+    assert isinstance(info.value.__cause__, refusal)
     await http.aclose()
+    assert mock.open_streams == 0
 
 
 # --- offer ----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ straight (``raw_reads``) and the offer tried before the sink (``Pump(offer=...)`
 
 from __future__ import annotations
 
+import gc
 import gzip
 from collections.abc import AsyncIterator
 from typing import Any
@@ -16,11 +17,13 @@ import trio.testing
 import trio_groqstream as tgs
 from trio_groqstream.testing import (
     FAKE_API_KEY,
+    Drop,
     FakeGroq,
     MockGroq,
     Pause,
     Reply,
     drop_reply,
+    eof_reply,
     held_open_reply,
     sse_event,
     text_reply,
@@ -40,10 +43,11 @@ def paused(reply: Reply, seconds: float = 1.0) -> Reply:
 
 
 def gzipped(reply: Reply) -> Reply:
-    """``reply``'s body as one gzip member, cut into small writes."""
+    """``reply``'s body as one gzip member, cut into six writes."""
     raw = b"".join(part for part in reply.body if isinstance(part, bytes))
     packed = gzip.compress(raw)
-    parts = tuple(packed[i : i + 7] for i in range(0, len(packed), 7))
+    size = len(packed) // 6 + 1  # six writes: deflate holds its output until the last
+    parts = tuple(packed[i : i + size] for i in range(0, len(packed), size))
     return Reply(headers=(*reply.headers, ("content-encoding", "gzip")), body=parts)
 
 
@@ -302,3 +306,64 @@ async def test_a_borrowed_client_reuses_its_connection(fake: FakeGroq) -> None:
             for _ in range(3):
                 assert await read_all(client) == "".join(WORDS)
     assert fake.stats().connections_opened == 1
+
+
+def gzipped_paused(reply: Reply) -> Reply:
+    """``reply``'s body gzipped, with a pause before each of its writes."""
+    packed = gzipped(reply)
+    return paused(Reply(headers=packed.headers, body=packed.body))
+
+
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+async def test_every_cancel_point_on_loopback_closes_the_body_and_leaves_no_generator(
+    fake: FakeGroq, loopback_clock: trio.testing.MockClock, encoding: str
+) -> None:
+    words = WORDS[:4]
+    plain = text_reply("".join(words), pieces=words)
+    reply = gzipped_paused(plain) if encoding == "gzip" else paused(plain)
+    pauses = sum(isinstance(part, Pause) for part in reply.body)
+    texts: list[str] = []
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        for deadline in [k + 0.5 for k in range(pauses + 2)]:
+            fake.push(reply)
+            with trio.move_on_after(deadline):
+                texts.append(await read_all(client))
+            with trio.fail_after(5):
+                await fake.wait_idle()
+            assert fake.stats().active_responses == 0, deadline
+        gc.collect()  # a body iterator left unfinished would warn here (encode/httpx#3686)
+        await trio.lowlevel.checkpoint()
+    assert texts == ["".join(words)] * 2
+    assert fake.stats().closed_by_client == pauses
+
+
+async def test_a_body_ending_without_done_still_gives_its_connection_back(
+    fake: FakeGroq,
+) -> None:
+    fake.push(eof_reply("cut short"), text_reply("whole"))
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        with trio.fail_after(10):
+            with pytest.raises(tgs.IncompleteStreamError) as info:
+                await read_all(client)
+            assert info.value.completion is not None
+            assert info.value.completion.text == "cut short"
+            assert await read_all(client) == "whole"
+    assert fake.stats().connections_opened == 1  # the body's end was read: reusable
+
+
+async def test_a_gzip_body_dropped_mid_stream_keeps_its_request_and_closes(
+    fake: FakeGroq,
+) -> None:
+    dropped = drop_reply("half of it")
+    packed = gzip.compress(b"".join(part for part in dropped.body if isinstance(part, bytes)))
+    fake.push(
+        Reply(headers=(*dropped.headers, ("content-encoding", "gzip")), body=(packed, Drop()))
+    )
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url, max_retries=0) as c:
+        with trio.fail_after(10), pytest.raises(tgs.APIConnectionError) as info:
+            await read_all(c)
+        await fake.wait_idle()
+    cause = info.value.__cause__
+    assert isinstance(cause, httpx.RequestError)
+    assert cause.request.url.path == "/openai/v1/chat/completions"
+    assert fake.stats().active_responses == 0

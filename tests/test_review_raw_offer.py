@@ -367,3 +367,47 @@ async def test_a_gzip_body_dropped_mid_stream_keeps_its_request_and_closes(
     assert isinstance(cause, httpx.RequestError)
     assert cause.request.url.path == "/openai/v1/chat/completions"
     assert fake.stats().active_responses == 0
+
+
+async def test_a_consumer_slower_than_the_idle_timeout_stops_the_idle_clock(
+    fake: FakeGroq, loopback_clock: trio.testing.MockClock
+) -> None:
+    # More chunks than the channel holds: the producer waits in the sink (the offer found no
+    # room) while the consumer sleeps far past idle_timeout; that wait is not the server's.
+    words = [f"w{i} " for i in range(400)]
+    fake.push(text_reply("".join(words), pieces=words))
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        with trio.fail_after(1000):
+            async with tgs.open_stream(
+                client, model=MODEL, messages=MESSAGES, buffer=1, idle_timeout=1
+            ) as stream:
+                await stream.receive()
+                await trio.sleep(100)
+                assert stream.metrics.chunks < len(words)  # it was waiting on the sink
+                async for _ in stream:
+                    await trio.sleep(0.01)
+    assert stream.completion.text == "".join(words)
+
+
+@pytest.mark.parametrize("on_error", ["raise", "collect"])
+async def test_leaving_a_full_fanout_leaks_no_broken_resource(
+    fake: FakeGroq, on_error: str
+) -> None:
+    n = 4
+    words = [f"w{i} " for i in range(300)]
+    for _ in range(n):
+        fake.push(text_reply("".join(words), pieces=words))
+    requests: list[Any] = [{"model": MODEL, "messages": MESSAGES} for _ in range(n)]
+    async with tgs.GroqClient(api_key=FAKE_API_KEY, base_url=fake.base_url) as client:
+        with trio.fail_after(10):
+            async with tgs.open_fanout(
+                client,
+                requests,
+                buffer=1,
+                on_error=on_error,  # type: ignore[arg-type]
+            ) as fan:
+                first = await fan.receive()
+                await trio.testing.wait_all_tasks_blocked(0.05)  # the producers fill it
+            await fake.wait_idle()
+    assert first.chunk is not None  # left mid-stream
+    assert fake.stats().active_responses == 0

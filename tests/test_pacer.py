@@ -516,19 +516,25 @@ async def test_requests_are_admitted_in_arrival_order(
     assert order == list(range(10))
 
 
-async def test_before_any_headers_only_a_few_go_out_blind(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    pacer = Pacer()
+async def admit_twenty(nursery: trio.Nursery, pacer: Pacer) -> list[Ticket]:
+    """Start 20 admissions at once; returns the tickets, in the order they are admitted."""
     tickets: list[Ticket] = []
 
     async def one() -> None:
         tickets.append(await admit(pacer))
 
+    for _ in range(20):
+        nursery.start_soon(one)
+    await trio.testing.wait_all_tasks_blocked()
+    return tickets
+
+
+async def test_before_any_headers_only_a_few_go_out_blind(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    pacer = Pacer()
     async with trio.open_nursery() as nursery:
-        for _ in range(20):
-            nursery.start_soon(one)
-        await trio.testing.wait_all_tasks_blocked()
+        tickets = await admit_twenty(nursery, pacer)
         assert len(tickets) == 8
         assert pacer.states()[MODEL].queued == 12
         tickets[0].finished()  # no headers at all (a server that sends none): go on
@@ -539,15 +545,8 @@ async def test_a_first_answer_stating_no_limits_releases_the_others_at_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     pacer = Pacer()
-    tickets: list[Ticket] = []
-
-    async def one() -> None:
-        tickets.append(await admit(pacer))
-
     async with trio.open_nursery() as nursery:
-        for _ in range(20):
-            nursery.start_soon(one)
-        await trio.testing.wait_all_tasks_blocked()
+        tickets = await admit_twenty(nursery, pacer)
         assert len(tickets) == 8
         tickets[3].observe(tgs.RateLimits())  # not the first request's answer: still held
         await trio.testing.wait_all_tasks_blocked()

@@ -456,6 +456,8 @@ async def open_fanout(
             return False
 
         async def sink(batch: Batch) -> bool:
+            # The pump awaits this only with the batch take_now just refused: it is in unsent,
+            # folded and tagged already.
             nonlocal unsent
             events, unsent = unsent, []
             await _put(queue, events)  # waits for room; shows a consumer that left

@@ -173,8 +173,10 @@ class Pump:
         fold: instead of a sink, a plain function given each chunk, in order, that never
             blocks (``gather`` folds straight into a completion): no await per read at all.
         offer: tried before the sink with each batch: takes it now and returns ``True``, or
-            returns ``False`` and the sink is awaited with it. When there is room (the usual
-            case) a read then costs no coroutine of the sink's.
+            returns ``False`` and the sink is awaited at once with that same batch (with an
+            offer, the sink only ever sees batches the offer just refused: a fan-out's sink
+            queues what its offer already tagged). When there is room (the usual case) a read
+            then costs no coroutine of the sink's.
         on_done: awaited once ``[DONE]`` has arrived and every chunk went to the sink, outside
             every deadline and before the short drain of the body's end: the moment to tell the
             consumer it is over (and to give back a concurrency slot).
